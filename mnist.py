@@ -1,0 +1,175 @@
+"""MNIST for the DCGAN: reading the four IDX files, fetching them, and the tutorial's preparation.
+
+The tutorial's preparation, step by step (`prepare_images` reproduces it value for value):
+all 70,000 images, training set first; shuffled with `np.random.seed(1)` and one permutation;
+each 28x28 image resized to 64x64 by `cv2.resize` (bilinear, on float64 pixels 0..255);
+scaled by `x / (255 / 2) - 1` to [-1, 1] in float32; copied into three equal channels.
+"""
+import contextlib
+import gzip
+import io
+import os
+import struct
+import zlib
+
+import cv2
+import numpy as np
+
+FILES = {
+    'train_images': 'train-images-idx3-ubyte',
+    'train_labels': 'train-labels-idx1-ubyte',
+    'test_images': 't10k-images-idx3-ubyte',
+    'test_labels': 't10k-labels-idx1-ubyte',
+}
+DATA_DIR_ENV = 'MNIST_DIR'
+DEFAULT_DATA_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'data', 'mnist')
+
+SOURCE_SIZE = 28          # MNIST images are 28x28
+ORDER_SEED = 1            # the tutorial's np.random.seed(1) before its permutation
+IDX_UBYTE = 0x08          # the IDX type code for unsigned bytes, the only one MNIST uses
+PREPARE_CHUNK = 4096      # images prepared at a time, to bound the float64 intermediate
+
+
+class MnistDataError(Exception):
+    """A data file is missing, unreadable or not what it should be; the message says which."""
+
+
+def default_data_dir():
+    """The `MNIST_DIR` environment variable when set, else the copy shipped in data/mnist."""
+    return os.environ.get(DATA_DIR_ENV) or DEFAULT_DATA_DIR
+
+
+# ============================== IDX files ==============================
+
+def find_file(data_dir, name):
+    """The path of `name` or `name.gz` in `data_dir`, or None when neither exists."""
+    for candidate in (name, name + '.gz'):
+        path = os.path.join(data_dir, candidate)
+        if os.path.isfile(path):
+            return path
+    return None
+
+
+def read_idx(path):
+    """Read an IDX file of unsigned bytes (raw or gzip) into a uint8 array of its shape.
+
+    Raises MnistDataError, naming the file, for a bad gzip stream, a wrong magic number, or a
+    payload that is shorter or longer than the header promises.
+    """
+    try:
+        if path.endswith('.gz'):
+            with gzip.open(path, 'rb') as f:
+                raw = f.read()
+        else:
+            with open(path, 'rb') as f:
+                raw = f.read()
+    except (OSError, EOFError, zlib.error) as e:
+        raise MnistDataError('%s is unreadable or not valid gzip (%s)' % (path, e)) from None
+
+    if len(raw) < 4 or raw[0:2] != b'\x00\x00' or raw[2] != IDX_UBYTE or raw[3] == 0:
+        raise MnistDataError('%s is not an IDX file of unsigned bytes (bad magic number)' % path)
+    ndim = raw[3]
+    header_size = 4 + 4 * ndim
+    if len(raw) < header_size:
+        raise MnistDataError('%s is truncated: its header is incomplete' % path)
+    shape = struct.unpack('>%dI' % ndim, raw[4:header_size])
+    expected = int(np.prod(shape, dtype=np.int64))
+    found = len(raw) - header_size
+    if found != expected:
+        raise MnistDataError('%s is %s: its header promises %d bytes of data, it holds %d'
+                             % (path, 'truncated' if found < expected else 'corrupt',
+                                expected, found))
+    return np.frombuffer(raw, dtype=np.uint8, offset=header_size).reshape(shape)
+
+
+def _read_pair(data_dir, images_key, labels_key):
+    images = read_idx(find_file(data_dir, FILES[images_key]))
+    labels = read_idx(find_file(data_dir, FILES[labels_key]))
+    name = FILES[images_key]
+    if images.ndim != 3 or images.shape[1:] != (SOURCE_SIZE, SOURCE_SIZE):
+        raise MnistDataError('%s holds images of shape %s, not N x 28 x 28'
+                             % (name, 'x'.join(map(str, images.shape))))
+    if labels.shape != (len(images),):
+        raise MnistDataError('%s holds %d images but %s holds %s labels'
+                             % (name, len(images), FILES[labels_key], labels.shape[0]))
+    return images, labels
+
+
+def missing_files(data_dir):
+    """The standard names of the MNIST files absent from `data_dir` (raw or .gz)."""
+    return [name for name in FILES.values() if find_file(data_dir, name) is None]
+
+
+def load_mnist(data_dir):
+    """All of MNIST as (images uint8 (N, 28, 28), labels uint8 (N,)), training set first."""
+    missing = missing_files(data_dir)
+    if missing:
+        raise MnistDataError('%s lacks %s' % (data_dir, ', '.join(missing)))
+    train_images, train_labels = _read_pair(data_dir, 'train_images', 'train_labels')
+    test_images, test_labels = _read_pair(data_dir, 'test_images', 'test_labels')
+    return (np.concatenate([train_images, test_images]),
+            np.concatenate([train_labels, test_labels]))
+
+
+# ============================== fetching ==============================
+
+def download_mnist(data_dir):
+    """Fetch the four gzip files into `data_dir` with MXNet's gluon MNIST dataset.
+
+    Gluon checks each file's SHA-1. Its retry chatter is swallowed: on failure the caller gets
+    one MnistDataError that says where to put the files by hand.
+    """
+    import mxnet as mx  # only needed here, and importing it is slow
+    chatter = io.StringIO()
+    try:
+        with contextlib.redirect_stdout(chatter):
+            for train in (True, False):
+                mx.gluon.data.vision.MNIST(root=data_dir, train=train)
+    except Exception as e:  # gluon raises whatever requests or the file system raised
+        reason = str(e).splitlines()[0] if str(e) else type(e).__name__
+        raise MnistDataError(
+            'MNIST is not in %s and could not be downloaded (%s: %s). Put the four files %s '
+            '(raw or .gz) there, or point --data-dir or %s at a folder that has them'
+            % (data_dir, type(e).__name__, reason[:200], ', '.join(FILES.values()),
+               DATA_DIR_ENV)) from None
+
+
+def load_or_download_mnist(data_dir, download=True):
+    """`load_mnist(data_dir)`, first downloading the files when any of them is missing."""
+    if download and missing_files(data_dir):
+        download_mnist(data_dir)
+    return load_mnist(data_dir)
+
+
+# ============================== the tutorial's preparation ==============================
+
+def shuffle_order(count, seed=ORDER_SEED):
+    """The tutorial's image order: the permutation `np.random.seed(seed)` would be followed by.
+
+    A private RandomState gives the same permutation without resetting numpy's global state.
+    """
+    return np.random.RandomState(seed).permutation(count)
+
+
+def prepare_chunk(images, size):
+    """uint8 (n, 28, 28) to float32 (n, 3, size, size) in [-1, 1], exactly as the tutorial.
+
+    The tutorial holds the pixels as float64 when it resizes, so this does too: resizing the
+    uint8 pixels would round the bilinear values and change the data.
+    """
+    resized = np.asarray([cv2.resize(image.astype(np.float64), (size, size)) for image in images])
+    scaled = resized.astype(np.float32) / (255.0 / 2) - 1.0
+    return np.repeat(scaled[:, np.newaxis], 3, axis=1)
+
+
+def prepare_images(images, size, out, seed=ORDER_SEED):
+    """Shuffle, resize, scale and tile `images` into `out`, shaped (N, 3, size, size).
+
+    `out` may be a numpy array or an MXNet NDArray (filled in place, so the 3.4 GB result of
+    the full set exists once); the work goes in chunks to keep the float64 resize small.
+    """
+    order = shuffle_order(len(images), seed)
+    for start in range(0, len(images), PREPARE_CHUNK):
+        stop = min(start + PREPARE_CHUNK, len(images))
+        out[start:stop] = prepare_chunk(images[order[start:stop]], size)
+    return out

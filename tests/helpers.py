@@ -1,0 +1,49 @@
+"""Test helpers: small IDX files, digit-like images, and running the program headless."""
+import gzip
+import os
+import struct
+import subprocess
+import sys
+
+import numpy as np
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SHARED_MNIST = os.path.join(os.path.dirname(REPO), 'shared', 'data', 'mnist')
+
+
+def idx_bytes(array):
+    """The IDX encoding of a uint8 array: magic (0, 0, 0x08, ndim), big-endian dims, data."""
+    array = np.ascontiguousarray(array, dtype=np.uint8)
+    header = bytes([0, 0, 0x08, array.ndim]) + struct.pack('>%dI' % array.ndim, *array.shape)
+    return header + array.tobytes()
+
+
+def write_idx(path, array):
+    """Write `array` as an IDX file, gzip-compressed when the name ends in .gz."""
+    data = idx_bytes(array)
+    if path.endswith('.gz'):
+        data = gzip.compress(data)
+    with open(path, 'wb') as f:
+        f.write(data)
+    return path
+
+
+def digit_like_images(count, seed):
+    """`count` 28x28 uint8 images, each a bright bar at a different place on black."""
+    rng = np.random.RandomState(seed)
+    images = np.zeros((count, 28, 28), dtype=np.uint8)
+    for index in range(count):
+        row, column = rng.randint(2, 20, size=2)
+        images[index, row:row + 6, column:column + 3] = rng.randint(128, 256)
+    return images
+
+
+def run_program(*args, env=None, timeout=600):
+    """Run `python dcgan_mnist.py ARGS` headless; returns the CompletedProcess."""
+    environment = dict(os.environ)
+    environment.pop('DISPLAY', None)
+    environment.pop('WAYLAND_DISPLAY', None)
+    environment.pop('MPLBACKEND', None)
+    environment.update(env or {})
+    return subprocess.run([sys.executable, os.path.join(REPO, 'dcgan_mnist.py')] + list(args),
+                          capture_output=True, text=True, env=environment, timeout=timeout)

@@ -1,0 +1,203 @@
+"""dcgan_mnist.py as a user runs it: short real runs, and one clear line for every bad input."""
+import os
+
+import pytest
+
+import dcgan_mnist as app
+from helpers import REPO, run_program
+
+
+def one_error_line(result):
+    """The single line a failed run printed to stderr (and nothing else there)."""
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    return lines[0]
+
+
+# ============================== runs that work ==============================
+
+def test_short_run_trains_and_writes_figures(small_mnist, tmp_path):
+    out = tmp_path / 'run'
+    result = run_program('--data-dir', str(small_mnist), '--batch-size', '8', '--max-iters', '3',
+                         '--vis-every', '2', '--output-dir', str(out), '--seed', '5')
+    assert result.returncode == 0, result.stderr
+    # 52 images in batches of 8: 7 iterations an epoch, the last one padded.
+    status = [line for line in result.stdout.splitlines() if line.startswith('epoch ')]
+    assert [line.split('  ')[1] for line in status] == ['iter 2/7', 'iter 3/7']
+    for line in status:
+        for field in ('loss_D', 'loss_G', 'D(x)', 'D(G(z))', 's/iter'):
+            assert field in line
+    assert 'with seed 5' in result.stdout
+    assert 'Done: 3 iterations.' in result.stdout
+    assert sorted(os.listdir(out)) == ['epoch000_iter0002.png', 'epoch000_iter0003.png']
+    for name in os.listdir(out):
+        with open(out / name, 'rb') as f:
+            assert f.read(8) == b'\x89PNG\r\n\x1a\n'
+
+
+def test_epochs_restart_the_data_and_name_the_figures(small_mnist, tmp_path):
+    out = tmp_path / 'run'
+    result = run_program('--data-dir', str(small_mnist), '--batch-size', '26', '--epochs', '2',
+                         '--vis-every', '2', '--output-dir', str(out), '--context', 'cpu')
+    assert result.returncode == 0, result.stderr
+    assert 'No GPU visible' not in result.stdout  # the CPU was asked for: no notice
+    assert sorted(os.listdir(out)) == ['epoch000_iter0002.png', 'epoch001_iter0002.png']
+    assert 'Done: 4 iterations.' in result.stdout
+
+
+def test_auto_context_on_a_cpu_machine_says_so(small_mnist, tmp_path):
+    result = run_program('--data-dir', str(small_mnist), '--batch-size', '26', '--max-iters', '1',
+                         '--output-dir', str(tmp_path / 'run'))
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines()[0] == ('No GPU visible to MXNet: training on the CPU, '
+                                             'which is much slower.')
+    assert os.listdir(tmp_path / 'run') == ['epoch000_iter0001.png']  # the last iteration
+
+
+# ============================== bad flags ==============================
+
+@pytest.mark.parametrize('flags, words', [
+    (['--batch-size', '0'], "argument --batch-size: '0' must be at least 1"),
+    (['--epochs', 'two'], "argument --epochs: 'two' is not a whole number"),
+    (['--max-iters', '-3'], "argument --max-iters: '-3' must be at least 1"),
+    (['--lr', '-0.1'], "argument --lr: '-0.1' must be a finite number above 0"),
+    (['--lr', 'nan'], "argument --lr: 'nan' must be a finite number above 0"),
+    (['--beta1', '1.5'], "argument --beta1: '1.5' must be at least 0 and below 1"),
+    (['--init-sigma', 'x'], "argument --init-sigma: 'x' is not a number"),
+    (['--vis-every', '0'], "argument --vis-every: '0' must be at least 1"),
+    (['--context', 'tpu'], "argument --context: invalid choice: 'tpu'"),
+    (['--bogus'], 'unrecognized arguments: --bogus'),
+])
+def test_bad_flags_fail_with_one_line(capsys, flags, words):
+    with pytest.raises(SystemExit) as exit_:
+        app.parse_args(flags)
+    assert exit_.value.code == 2
+    err = capsys.readouterr().err
+    assert err.count('\n') == 1 and words in err and err.endswith('(see --help)\n')
+
+
+def test_beta1_of_zero_is_allowed():
+    assert app.parse_args(['--beta1', '0']).beta1 == 0.0
+
+
+def test_defaults_are_the_tutorials(monkeypatch):
+    monkeypatch.delenv('MNIST_DIR', raising=False)
+    args = app.parse_args([])
+    assert (args.epochs, args.batch_size, args.lr, args.beta1, args.init_sigma,
+            args.noise_dim, args.vis_every) == (1, 64, 0.0002, 0.5, 0.02, 100, 50)
+    assert args.max_iters is None and args.context == 'auto'
+    assert args.data_dir == os.path.join(REPO, 'data', 'mnist')
+    assert args.output_dir.startswith('runs' + os.sep)
+    assert 0 <= args.seed < 2 ** 31
+
+
+def test_a_bad_flag_from_the_command_line_exits_2_with_one_line():
+    result = run_program('--batch-size', 'many')
+    assert result.returncode == 2
+    assert one_error_line(result) == ("dcgan_mnist.py: error: argument --batch-size: 'many' is "
+                                      "not a whole number (see --help)")
+
+
+# ============================== bad data and surroundings ==============================
+
+def test_missing_data_without_download(tmp_path):
+    empty = tmp_path / 'empty'
+    empty.mkdir()
+    result = run_program('--data-dir', str(empty), '--no-download',
+                         '--output-dir', str(tmp_path / 'out'))
+    assert result.returncode == 1
+    assert one_error_line(result) == (
+        'error: %s lacks train-images-idx3-ubyte, train-labels-idx1-ubyte, '
+        't10k-images-idx3-ubyte, t10k-labels-idx1-ubyte' % empty)
+
+
+def test_missing_data_that_cannot_be_downloaded(tmp_path):
+    target = tmp_path / 'fresh'
+    result = run_program('--data-dir', str(target), '--output-dir', str(tmp_path / 'out'),
+                         env={'MXNET_GLUON_REPO': 'http://127.0.0.1:9/'})  # refused at once
+    assert result.returncode == 1
+    line = one_error_line(result)
+    assert line.startswith('error: MNIST is not in %s and could not be downloaded' % target)
+    assert 'Put the four files' in line
+
+
+def test_data_dir_from_the_environment(tmp_path):
+    result = run_program('--no-download', '--output-dir', str(tmp_path / 'out'),
+                         env={'MNIST_DIR': str(tmp_path / 'elsewhere')})
+    assert result.returncode == 1
+    assert str(tmp_path / 'elsewhere') + ' lacks' in one_error_line(result)
+
+
+def test_truncated_file_is_named(small_mnist, tmp_path):
+    path = small_mnist / 'train-images-idx3-ubyte.gz'
+    path.write_bytes(path.read_bytes()[:-30])
+    result = run_program('--data-dir', str(small_mnist), '--output-dir', str(tmp_path / 'out'))
+    assert result.returncode == 1
+    assert one_error_line(result).startswith(
+        'error: %s is unreadable or not valid gzip' % path)
+
+
+def test_corrupt_header_is_named(small_mnist, tmp_path):
+    path = small_mnist / 't10k-labels-idx1-ubyte'
+    path.write_bytes(b'\x00\x00\x08\x01\x00\x00\x00\x0c' + bytes(11))
+    os.remove(small_mnist / 't10k-labels-idx1-ubyte.gz')
+    result = run_program('--data-dir', str(small_mnist), '--output-dir', str(tmp_path / 'out'))
+    assert result.returncode == 1
+    assert one_error_line(result) == (
+        'error: %s is truncated: its header promises 12 bytes of data, it holds 11' % path)
+
+
+def test_batch_larger_than_the_data(small_mnist, tmp_path):
+    result = run_program('--data-dir', str(small_mnist), '--batch-size', '64',
+                         '--output-dir', str(tmp_path / 'out'))
+    assert result.returncode == 1
+    assert one_error_line(result) == ('error: --batch-size 64 is larger than the 52 images in %s'
+                                      % small_mnist)
+
+
+def test_an_output_directory_with_files_is_never_reused_silently(small_mnist, tmp_path):
+    out = tmp_path / 'earlier'
+    out.mkdir()
+    (out / 'epoch000_iter0050.png').write_bytes(b'an earlier run')
+    result = run_program('--data-dir', str(small_mnist), '--output-dir', str(out))
+    assert result.returncode == 1
+    assert one_error_line(result) == ('error: output directory %s already has files; choose '
+                                      'another --output-dir or pass --overwrite' % out)
+    assert (out / 'epoch000_iter0050.png').read_bytes() == b'an earlier run'
+
+
+def test_overwrite_allows_a_used_output_directory(tmp_path):
+    (tmp_path / 'old.png').write_bytes(b'x')
+    with pytest.raises(app.SetupError):
+        app.prepare_output_dir(str(tmp_path), overwrite=False)
+    app.prepare_output_dir(str(tmp_path), overwrite=True)
+    app.prepare_output_dir(str(tmp_path / 'new' / 'nested'), overwrite=False)
+    assert (tmp_path / 'new' / 'nested').is_dir()
+
+
+def test_output_directory_that_cannot_be_created(tmp_path):
+    (tmp_path / 'file').write_bytes(b'')
+    with pytest.raises(app.SetupError, match='cannot create output directory'):
+        app.prepare_output_dir(str(tmp_path / 'file' / 'run'), overwrite=False)
+
+
+def test_gpu_requested_on_a_machine_without_one(small_mnist, tmp_path):
+    result = run_program('--data-dir', str(small_mnist), '--context', 'gpu',
+                         '--output-dir', str(tmp_path / 'out'))
+    assert result.returncode == 1
+    assert one_error_line(result).startswith('error: --context gpu: MXNet sees no GPU')
+
+
+def test_gpu_build_without_a_driver_points_to_the_cpu_requirements(tmp_path):
+    """What importing mxnet-cu112 does on a machine with no NVIDIA driver, simulated."""
+    fake = tmp_path / 'fake' / 'mxnet'
+    fake.mkdir(parents=True)
+    (fake / '__init__.py').write_text(
+        "raise OSError('libcuda.so.1: cannot open shared object file: No such file or "
+        "directory')\n")
+    result = run_program('--help', env={'PYTHONPATH': str(tmp_path / 'fake')})
+    assert result.returncode == 1
+    assert one_error_line(result) == (
+        "error: MXNet's GPU build is installed but no NVIDIA driver was found (libcuda.so.1: "
+        "cannot open shared object file: No such file or directory). On a machine without a "
+        "GPU: pip uninstall -y mxnet-cu112 && pip install -r requirements-cpu.txt")

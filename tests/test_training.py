@@ -1,0 +1,176 @@
+"""The Modules and one training iteration, checked against gradients computed independently.
+
+The independent computation binds the networks' symbols as plain executors with the same
+parameters and runs the tutorial's passes by hand; nothing in it goes through the Modules,
+`train_step` or its kept-gradient bookkeeping.
+"""
+import mxnet as mx
+import numpy as np
+import pytest
+
+import dcgan_mnist as app
+import symbols
+
+BATCH = 4
+NOISE = 100
+
+
+def build_modules(seed=0):
+    mx.random.seed(seed)
+    generator = app.build_generator(mx.cpu(), BATCH, NOISE, app.LEARNING_RATE, app.BETA1,
+                                    app.INIT_SIGMA)
+    discriminator = app.build_discriminator(mx.cpu(), BATCH, app.LEARNING_RATE, app.BETA1,
+                                            app.INIT_SIGMA)
+    return generator, discriminator
+
+
+def batch_inputs(seed=1):
+    rng = np.random.RandomState(seed)
+    real = rng.uniform(-1, 1, (BATCH, 3, 64, 64)).astype(np.float32)
+    noise = rng.standard_normal((BATCH, NOISE, 1, 1)).astype(np.float32)
+    return real, noise
+
+
+def parameters(module):
+    """(trainable parameters, auxiliary states) of a Module as numpy arrays."""
+    # Without this wait, get_params() right after an iteration was seen here to return
+    # BatchNorm moving statistics from before it: wait for the engine before reading.
+    mx.nd.waitall()
+    arg_params, aux_params = module.get_params()
+    return ({name: array.asnumpy() for name, array in arg_params.items()},
+            {name: array.asnumpy() for name, array in aux_params.items()})
+
+
+def run_step(generator, discriminator, real, noise):
+    return app.train_step(generator, discriminator, mx.nd.array(real), mx.nd.array(noise))
+
+
+def test_modules_are_set_up_as_the_tutorial():
+    generator, discriminator = build_modules()
+    assert generator.data_names == ['rand'] and generator.label_names == []
+    assert discriminator.data_names == ['data'] and discriminator.label_names == ['label']
+    assert discriminator.inputs_need_grad and not generator.inputs_need_grad
+    for module in (generator, discriminator):
+        optimizer = module._optimizer
+        assert isinstance(optimizer, mx.optimizer.Adam)
+        assert optimizer.lr == 0.0002 and optimizer.beta1 == 0.5
+        assert optimizer.rescale_grad == pytest.approx(1.0 / BATCH)
+
+
+def test_initialisation_is_normal_002_with_unit_gamma_and_zero_beta():
+    generator, discriminator = build_modules()
+    for module in (generator, discriminator):
+        params, aux = parameters(module)
+        for name, value in params.items():
+            if name.endswith('_gamma'):
+                assert (value == 1).all(), name
+            elif name.endswith('_beta'):
+                assert (value == 0).all(), name
+            elif value.size > 100000:
+                assert abs(value.std() - 0.02) < 0.0005, name
+                assert abs(value.mean()) < 0.0005, name
+        for name, value in aux.items():
+            assert (value == (1 if name.endswith('_var') else 0)).all(), name
+
+
+def test_one_iteration_changes_every_weight_and_beta_and_keeps_gamma_at_one():
+    generator, discriminator = build_modules()
+    before = [parameters(generator), parameters(discriminator)]
+    result = run_step(generator, discriminator, *batch_inputs())
+    after = [parameters(generator), parameters(discriminator)]
+
+    for (params_before, aux_before), (params_after, aux_after) in zip(before, after):
+        for name, value in params_after.items():
+            assert np.isfinite(value).all(), name
+            if name.endswith('_gamma'):
+                assert (value == 1).all(), name
+            else:  # weights and betas: Adam's first step moves every element with a gradient
+                changed = np.mean(value != params_before[name])
+                assert changed > 0.99, (name, changed)
+        for name, value in aux_after.items():  # BatchNorm's moving statistics follow batches
+            assert np.isfinite(value).all() and not np.array_equal(value, aux_before[name]), name
+    for probabilities in (result.d_real, result.d_fake, result.d_fake_after):
+        assert probabilities.shape == (BATCH,)
+        assert ((probabilities >= 0) & (probabilities <= 1)).all()
+    assert np.isfinite([result.d_loss, result.g_loss]).all()
+
+
+# ============================== the independent computation ==============================
+
+def bind(symbol, params, aux, **shapes):
+    """A plain executor of `symbol` holding copies of `params` and `aux`."""
+    executor = symbol.simple_bind(mx.cpu(), grad_req='write', **shapes)
+    for name, array in executor.arg_dict.items():
+        if name in params:
+            array[:] = params[name]
+    for name, array in executor.aux_dict.items():
+        array[:] = aux[name]
+    return executor
+
+
+def discriminator_pass(params, aux, images, label):
+    """D's output, parameter gradients and input gradient for `images` under one label."""
+    executor = bind(symbols.discriminator_symbol(), params, aux,
+                    data=images.shape, label=(len(images),))
+    executor.forward(is_train=True, data=images, label=np.full(len(images), label, np.float32))
+    executor.backward()
+    output = executor.outputs[0].asnumpy().ravel()
+    grads = {name: executor.grad_dict[name].asnumpy() for name in params}
+    return output, grads, executor.grad_dict['data'].asnumpy()
+
+
+def use_plain_sgd(module):
+    """Swap Adam for SGD with lr = batch size: then a step is exactly `weight -= gradient`
+    (rescale_grad = 1 / batch), so the gradient a Module applied can be read off its weights."""
+    module.init_optimizer(optimizer='sgd', optimizer_params={'learning_rate': float(BATCH)},
+                          force_init=True)
+
+
+def test_one_iteration_applies_the_tutorials_gradients():
+    generator, discriminator = build_modules(seed=3)
+    use_plain_sgd(generator)
+    use_plain_sgd(discriminator)
+    real, noise = batch_inputs(seed=4)
+    g_params, g_aux = parameters(generator)
+    d_params, d_aux = parameters(discriminator)
+
+    # Step 1: the fakes.
+    g_exec = bind(symbols.generator_symbol(), g_params, g_aux, rand=noise.shape)
+    g_exec.forward(is_train=True, rand=noise)
+    fake = g_exec.outputs[0].asnumpy()
+    # Steps 2-4: D's gradient is the sum of its fake (label 0) and real (label 1) gradients.
+    d_fake, grads_fake, _ = discriminator_pass(d_params, d_aux, fake, 0.0)
+    d_real, grads_real, _ = discriminator_pass(d_params, d_aux, real, 1.0)
+    d_expected = {name: d_params[name] - (grads_fake[name] + grads_real[name])
+                  for name in d_params}
+    # Step 5: the updated D judges the fakes as real; its input gradient drives G's backward.
+    d_fake_after, _, input_grad = discriminator_pass(d_expected, d_aux, fake, 1.0)
+    g_exec.backward(out_grads=[mx.nd.array(input_grad)])
+    g_expected = {name: g_params[name] - g_exec.grad_dict[name].asnumpy() for name in g_params}
+
+    result = run_step(generator, discriminator, real, noise)
+
+    np.testing.assert_allclose(generator.get_outputs()[0].asnumpy(), fake, rtol=0, atol=1e-6)
+    np.testing.assert_allclose(result.d_fake, d_fake, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(result.d_real, d_real, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(result.d_fake_after, d_fake_after, rtol=1e-4, atol=1e-6)
+    for module, expected, before in ((discriminator, d_expected, d_params),
+                                     (generator, g_expected, g_params)):
+        actual, _ = parameters(module)
+        for name, value in expected.items():
+            step = before[name] - value
+            if not step.any():
+                continue  # fixed gammas: no gradient, no change
+            scale = np.abs(step).max()
+            np.testing.assert_allclose(before[name] - actual[name], step,
+                                       rtol=0, atol=2e-3 * scale, err_msg=name)
+
+
+def test_losses_and_means_come_from_the_discriminators_outputs():
+    result = app.StepResult(d_real=np.array([0.5, 0.5], np.float32),
+                            d_fake=np.array([0.25, 0.5], np.float32),
+                            d_fake_after=np.array([1.0, 0.5], np.float32))
+    assert result.d_loss == pytest.approx(np.log(2) - np.mean(np.log([0.75, 0.5])))
+    assert result.g_loss == pytest.approx(-np.mean(np.log([1 - 1e-12, 0.5])))
+    zero = app.StepResult(*(np.zeros(2, np.float32),) * 3)
+    assert np.isfinite(zero.d_loss) and zero.g_loss == pytest.approx(-np.log(1e-12))

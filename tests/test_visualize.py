@@ -1,0 +1,96 @@
+"""Image grids and the saved figure."""
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from helpers import REPO
+
+
+def marked_batch(count, size=8, channels=3):
+    """A batch in [-1, 1] where image k is filled with one value that identifies k."""
+    values = np.linspace(-1, 1, count, dtype=np.float32)
+    return np.broadcast_to(values[:, None, None, None], (count, channels, size, size)).copy()
+
+
+def pixel_value(x):
+    return np.uint8(np.clip((x + 1.0) * 127.5, 0, 255))
+
+
+def test_to_uint8_images_maps_and_clips_like_the_tutorial():
+    import visualize
+    batch = np.array([-1.5, -1.0, 0.0, 0.999, 1.0, 2.0], np.float32).reshape(1, 1, 2, 3)
+    images = visualize.to_uint8_images(batch)
+    assert images.shape == (1, 2, 3, 1) and images.dtype == np.uint8
+    assert images.ravel().tolist() == [0, 0, 127, 254, 255, 255]
+
+
+def test_to_uint8_images_moves_channels_last():
+    import visualize
+    batch = np.zeros((2, 3, 4, 5), np.float32)
+    batch[:, 1] = 1.0
+    images = visualize.to_uint8_images(batch)
+    assert images.shape == (2, 4, 5, 3)
+    assert (images[..., 1] == 255).all() and (images[..., 0] == 127).all()
+
+
+@pytest.mark.parametrize('count, rows, columns', [(64, 8, 8), (10, 3, 4), (1, 1, 1), (5, 2, 3),
+                                                  (17, 4, 5)])
+def test_grid_puts_each_image_in_its_cell(count, rows, columns):
+    import visualize
+    batch = marked_batch(count)
+    grid = visualize.batch_to_grid(batch)
+    assert grid.shape == (rows * 8, columns * 8, 3) and grid.dtype == np.uint8
+    for index in range(rows * columns):
+        row, column = divmod(index, columns)
+        cell = grid[row * 8:(row + 1) * 8, column * 8:(column + 1) * 8]
+        expected = pixel_value(batch[index, 0, 0, 0]) if index < count else 0
+        assert (cell == expected).all(), (index, row, column)
+
+
+def test_grid_with_fixed_columns():
+    import visualize
+    grid = visualize.batch_to_grid(marked_batch(6), columns=6)
+    assert grid.shape == (8, 48, 3)
+
+
+def test_grid_rejects_empty_and_badly_shaped_batches():
+    import visualize
+    with pytest.raises(ValueError):
+        visualize.batch_to_grid(np.zeros((0, 3, 8, 8)))
+    with pytest.raises(ValueError):
+        visualize.batch_to_grid(np.zeros((3, 8, 8)))
+
+
+HEADLESS_SCRIPT = '''
+import sys
+sys.path.insert(0, %r)
+import numpy as np
+import matplotlib
+import visualize
+fake = np.random.RandomState(0).uniform(-1, 1, (10, 3, 64, 64)).astype(np.float32)
+real = -np.ones((64, 3, 64, 64), np.float32)
+figure = visualize.ComparisonFigure(show=True)
+figure.update(fake, real, 'epoch 0, iteration 50', sys.argv[1])
+figure.close()
+print(matplotlib.get_backend(), figure.show)
+'''
+
+
+def test_figure_is_saved_headless_without_blocking(tmp_path):
+    """With no display the program must pick Agg, never open a window, and write the PNG."""
+    path = str(tmp_path / 'epoch000_iter0050.png')
+    env = {key: value for key, value in os.environ.items()
+           if key not in ('DISPLAY', 'WAYLAND_DISPLAY', 'MPLBACKEND')}
+    result = subprocess.run([sys.executable, '-c', HEADLESS_SCRIPT % REPO, path],
+                            capture_output=True, text=True, env=env, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.lower().split() == ['agg', 'false']
+    with open(path, 'rb') as f:
+        assert f.read(8) == b'\x89PNG\r\n\x1a\n'
+    assert os.listdir(tmp_path) == ['epoch000_iter0050.png']  # no temporary file left behind
+    import matplotlib.image
+    picture = matplotlib.image.imread(path)
+    assert picture.shape[:2] == (540, 1000)
