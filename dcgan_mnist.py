@@ -1,16 +1,24 @@
 """Train a DCGAN on MNIST with MXNet's Module API, as the MXNet DCGAN tutorial does.
 
-    python dcgan_mnist.py                       # one epoch, the tutorial's settings
-    python dcgan_mnist.py --max-iters 200       # a quick look
-    python dcgan_mnist.py --help                # every flag
+    python dcgan_mnist.py                           # one epoch, the tutorial's settings
+    python dcgan_mnist.py --max-iters 200           # a quick look
+    python dcgan_mnist.py --resume runs/RUN         # continue a run where it stopped
+    python dcgan_mnist.py --help                    # every flag
 
-Every 50 iterations it prints one status line and saves the tutorial's figure, generated
-digits beside real ones, as a PNG in the output directory (and shows it when it can).
+Every 50 iterations it prints one status line and saves the tutorial's figure (generated
+digits beside real ones, and the generator's output for one fixed noise batch) as a PNG,
+showing it live when it can. A run's folder holds:
+
+    epoch000_iter0050.png ...   the figures
+    fixed/iter0000050.png ...   the fixed-noise grids alone, comparable from one to the next
+    progress.png                the fixed-noise samples over the whole run, one row a snapshot
+    metrics.csv, curves.png     every iteration's losses and D's outputs, and their plot
+    checkpoints/iter-NNNNNNN/   everything needed to resume (see checkpoint.py)
 """
-import argparse
 import math
 import os
 import random
+import signal
 import sys
 import time
 from dataclasses import dataclass
@@ -24,10 +32,14 @@ try:
 except OSError as load_error:
     sys.exit('error: ' + mxnet_setup.explain_load_failure(load_error))
 
+import checkpoint
+import metrics
 import mnist
 import symbols
 import visualize
+from cli import OneLineArgumentParser, positive_float, positive_int, unit_interval
 from rand_iter import RandIter
+from sample import Sampler
 
 # The tutorial's hyper-parameters.
 BATCH_SIZE = 64
@@ -42,45 +54,18 @@ FAKE_LABEL = 0.0
 # Probabilities are clipped this far from 0 and 1 before taking logs for the printed losses.
 LOG_EPS = 1e-12
 
+CHECKPOINT_EVERY = 500
+KEEP_CHECKPOINTS = 3
+PROGRESS_SNAPSHOTS = 10  # rows of progress.png
+PROGRESS_SAMPLES = 16    # fixed-noise samples in each row
+EXIT_INTERRUPTED = 130   # the shell's code for a program stopped by Ctrl-C
+
+# Settings that define a run's training: fixed when it starts, kept when it resumes.
+RUN_SETTINGS = {'batch_size': BATCH_SIZE, 'lr': LEARNING_RATE, 'beta1': BETA1,
+                'init_sigma': INIT_SIGMA, 'noise_dim': symbols.NOISE_DIM, 'seed': None}
+
 
 # ============================== command line ==============================
-
-class OneLineArgumentParser(argparse.ArgumentParser):
-    """argparse that reports a bad flag in one line instead of usage text plus a line."""
-
-    def error(self, message):
-        self.exit(2, '%s: error: %s (see --help)\n' % (self.prog, message))
-
-
-def positive_int(text):
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError('%r is not a whole number' % text) from None
-    if value < 1:
-        raise argparse.ArgumentTypeError('%r must be at least 1' % text)
-    return value
-
-
-def positive_float(text):
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError('%r is not a number' % text) from None
-    if not (math.isfinite(value) and value > 0):
-        raise argparse.ArgumentTypeError('%r must be a finite number above 0' % text)
-    return value
-
-
-def unit_interval(text):
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError('%r is not a number' % text) from None
-    if not 0 <= value < 1:
-        raise argparse.ArgumentTypeError('%r must be at least 0 and below 1' % text)
-    return value
-
 
 def default_output_dir():
     return os.path.join('runs', time.strftime('%Y%m%d-%H%M%S'))
@@ -92,7 +77,7 @@ def parse_args(argv=None):
     run.add_argument('--epochs', type=positive_int, default=EPOCHS,
                      help='passes over the 70,000 images (default: %(default)s)')
     run.add_argument('--max-iters', type=positive_int, default=None,
-                     help='stop after this many iterations in all, for quick runs')
+                     help='stop when this many iterations are done in all, for quick runs')
     run.add_argument('--data-dir', default=None,
                      help='folder with the four MNIST IDX files, raw or .gz; downloaded there '
                           'when missing (default: $%s, else the copy in data/mnist)'
@@ -100,41 +85,65 @@ def parse_args(argv=None):
     run.add_argument('--no-download', action='store_true',
                      help='fail instead of downloading MNIST when the files are missing')
     run.add_argument('--output-dir', default=None,
-                     help='where figures go (default: a new runs/YYYYmmdd-HHMMSS)')
+                     help='the run\'s folder (default: a new runs/YYYYmmdd-HHMMSS)')
     run.add_argument('--overwrite', action='store_true',
-                     help='allow writing into an output directory that already has files')
+                     help='allow an output directory that already has files')
+    run.add_argument('--resume', metavar='RUN', default=None,
+                     help='continue the run in folder RUN (or from one of its checkpoints) '
+                          'with its own settings; it goes on writing there')
+    run.add_argument('--checkpoint-every', type=positive_int, default=CHECKPOINT_EVERY,
+                     help='iterations between checkpoints, besides those at every epoch end, '
+                          'at the end and on Ctrl-C (default: %(default)s)')
+    run.add_argument('--keep-checkpoints', type=positive_int, default=KEEP_CHECKPOINTS,
+                     help='how many of the newest checkpoints to keep (default: %(default)s)')
     run.add_argument('--context', choices=('auto', 'cpu', 'gpu'), default='auto',
                      help='device: auto takes gpu(0) when MXNet sees a GPU, else the CPU '
                           '(default: %(default)s)')
-    run.add_argument('--seed', type=int, default=None,
-                     help='seed for MXNet\'s weight initialisation and noise '
-                          '(default: a random one, printed so the run can be repeated)')
     run.add_argument('--vis-every', type=positive_int, default=VIS_EVERY,
                      help='iterations between status lines and figures (default: %(default)s)')
     run.add_argument('--no-show', action='store_true',
                      help='only save figures, never open a window')
-    model = parser.add_argument_group('model (the tutorial\'s values by default)')
-    model.add_argument('--batch-size', type=positive_int, default=BATCH_SIZE,
-                       help='images per batch (default: %(default)s)')
-    model.add_argument('--lr', type=positive_float, default=LEARNING_RATE,
-                       help='Adam learning rate, both networks (default: %(default)s)')
-    model.add_argument('--beta1', type=unit_interval, default=BETA1,
-                       help='Adam beta1, both networks (default: %(default)s)')
-    model.add_argument('--init-sigma', type=positive_float, default=INIT_SIGMA,
+    model = parser.add_argument_group('training settings (the tutorial\'s by default; a '
+                                      'resumed run keeps its own)')
+    model.add_argument('--seed', type=int, default=None,
+                       help='seed for the weight initialisation and all noise (default: a '
+                            'random one, printed so the run can be repeated)')
+    model.add_argument('--batch-size', type=positive_int, default=None,
+                       help='images per batch (default: %d)' % BATCH_SIZE)
+    model.add_argument('--lr', type=positive_float, default=None,
+                       help='Adam learning rate, both networks (default: %g)' % LEARNING_RATE)
+    model.add_argument('--beta1', type=unit_interval, default=None,
+                       help='Adam beta1, both networks (default: %g)' % BETA1)
+    model.add_argument('--init-sigma', type=positive_float, default=None,
                        help='standard deviation of the normal weight initialisation '
-                            '(default: %(default)s)')
-    model.add_argument('--noise-dim', type=positive_int, default=symbols.NOISE_DIM,
-                       help='length Z of the generator\'s noise vector (default: %(default)s)')
+                            '(default: %g)' % INIT_SIGMA)
+    model.add_argument('--noise-dim', type=positive_int, default=None,
+                       help='length Z of the generator\'s noise vector (default: %d)'
+                            % symbols.NOISE_DIM)
     args = parser.parse_args(argv)
     args.data_dir = args.data_dir or mnist.default_data_dir()
-    args.output_dir = args.output_dir or default_output_dir()
-    if args.seed is None:
-        args.seed = random.SystemRandom().randrange(2 ** 31)
     return args
 
 
 class SetupError(Exception):
-    """Something the user can fix (data, output directory, device); the message says what."""
+    """Something the user can fix (flags, output directory, data size); the message says what."""
+
+
+def settle_settings(args, saved=None):
+    """Fill in the run settings: a resumed run's own (flags may repeat, not change, them),
+    else the flags given, else the tutorial's defaults and a fresh random seed."""
+    for name, default in RUN_SETTINGS.items():
+        given = getattr(args, name)
+        if saved is not None:
+            if given is not None and given != saved[name]:
+                raise SetupError('--%s %s differs from the resumed run\'s %s; a resumed run '
+                                 'keeps its settings' % (name.replace('_', '-'), given,
+                                                         saved[name]))
+            setattr(args, name, saved[name])
+        elif given is None:
+            setattr(args, name, default)
+    if args.seed is None:
+        args.seed = random.SystemRandom().randrange(2 ** 31)
 
 
 def prepare_output_dir(path, overwrite):
@@ -146,6 +155,22 @@ def prepare_output_dir(path, overwrite):
         os.makedirs(path, exist_ok=True)
     except OSError as e:
         raise SetupError('cannot create output directory %s (%s)' % (path, e.strerror)) from None
+
+
+def open_run(args):
+    """Settle the settings and the run folder; returns the checkpoint resumed from, or None."""
+    if args.resume is None:
+        settle_settings(args)
+        args.output_dir = args.output_dir or default_output_dir()
+        prepare_output_dir(args.output_dir, args.overwrite)
+        return None
+    if args.output_dir is not None:
+        raise SetupError('--output-dir cannot be combined with --resume: a resumed run goes '
+                         'on in its own folder')
+    found = checkpoint.find_checkpoint(args.resume)
+    settle_settings(args, checkpoint.load_state(found))
+    args.output_dir = os.path.dirname(os.path.dirname(os.path.abspath(found)))
+    return found
 
 
 # ============================== data ==============================
@@ -267,43 +292,172 @@ def train_step(generator, discriminator, real, noise):
                       d_fake_after=d_fake_after.asnumpy().ravel())
 
 
-def status_line(epoch, iteration, iterations_per_epoch, result, seconds_per_iter):
+def status_line(epoch, iteration, iterations_per_epoch, result, seconds_per_iter, time_left):
     return ('epoch %d  iter %d/%d  loss_D %.4f  loss_G %.4f  D(x) %.3f  D(G(z)) %.3f  '
-            '%.2f s/iter' % (epoch, iteration, iterations_per_epoch, result.d_loss,
-                             result.g_loss, result.d_real.mean(), result.d_fake.mean(),
-                             seconds_per_iter))
+            '%.2f s/iter  %s left' % (epoch, iteration, iterations_per_epoch, result.d_loss,
+                                      result.g_loss, result.d_real.mean(), result.d_fake.mean(),
+                                      seconds_per_iter, time_left))
 
 
-def figure_path(output_dir, epoch, iteration):
-    return os.path.join(output_dir, 'epoch%03d_iter%04d.png' % (epoch, iteration))
+def metrics_row(done, epoch, iteration, result, seconds):
+    return {'global_iteration': done, 'epoch': epoch, 'iteration': iteration,
+            'd_loss': result.d_loss, 'g_loss': result.g_loss,
+            'd_real': float(result.d_real.mean()), 'd_fake': float(result.d_fake.mean()),
+            'd_fake_after': float(result.d_fake_after.mean()),
+            'd_acc_real': float(np.mean(result.d_real > 0.5)),
+            'd_acc_fake': float(np.mean(result.d_fake < 0.5)), 'seconds': seconds}
 
 
-def train(args, generator, discriminator, image_iter, rand_iter, figure):
-    """The tutorial's loop over epochs and batches; returns the iterations run."""
-    iterations_per_epoch = math.ceil(image_iter.num_data / args.batch_size)
-    total = args.epochs * iterations_per_epoch
-    if args.max_iters is not None:
-        total = min(total, args.max_iters)
-    done = 0
-    window_start, window_iters = time.perf_counter(), 0
-    for epoch in range(args.epochs):
-        image_iter.reset()
-        for iteration, batch in enumerate(image_iter, start=1):
-            noise = rand_iter.next().data[0]
-            result = train_step(generator, discriminator, batch.data[0], noise)
-            done += 1
-            window_iters += 1
-            if iteration % args.vis_every == 0 or done == total:
-                seconds = (time.perf_counter() - window_start) / window_iters
-                print(status_line(epoch, iteration, iterations_per_epoch, result, seconds),
-                      flush=True)
-                figure.update(generator.get_outputs()[0].asnumpy(), batch.data[0].asnumpy(),
-                              'epoch %d, iteration %d' % (epoch, iteration),
-                              figure_path(args.output_dir, epoch, iteration))
-                window_start, window_iters = time.perf_counter(), 0
-            if done == total:
-                return done
-    return done
+class StopRequested:
+    """Turns the first Ctrl-C (or SIGTERM) into a request to stop after the current iteration;
+    a second Ctrl-C interrupts at once."""
+
+    def __init__(self):
+        self.requested = False
+
+    def __enter__(self):
+        self.previous = {sig: signal.signal(sig, self._handle)
+                         for sig in (signal.SIGINT, signal.SIGTERM)}
+        return self
+
+    def _handle(self, signum, frame):
+        if self.requested and signum == signal.SIGINT:
+            raise KeyboardInterrupt
+        self.requested = True
+        print('\nStopping after this iteration (Ctrl-C again to stop at once) ...', flush=True)
+
+    def __exit__(self, *exc):
+        for sig, handler in self.previous.items():
+            signal.signal(sig, handler)
+
+
+class Interrupted(Exception):
+    """Training stopped on request; a checkpoint was saved."""
+
+
+class Trainer:
+    """The tutorial's loop over epochs and batches, with the run's logs, figures and checkpoints.
+
+    `done` counts the iterations finished over the whole run: iteration k of epoch e (both
+    from 0) is number e * iterations_per_epoch + k, and noise batch number `done` feeds it.
+    """
+
+    def __init__(self, args, ctx, image_iter, resumed_from=None):
+        self.args = args
+        self.iterations_per_epoch = math.ceil(image_iter.num_data / args.batch_size)
+        self.total = args.epochs * self.iterations_per_epoch
+        if args.max_iters is not None:
+            self.total = min(self.total, args.max_iters)
+        self.image_iter = image_iter
+        mx.random.seed(args.seed)
+        self.generator = build_generator(ctx, args.batch_size, args.noise_dim, args.lr,
+                                         args.beta1, args.init_sigma)
+        self.discriminator = build_discriminator(ctx, args.batch_size, args.lr, args.beta1,
+                                                 args.init_sigma)
+        if resumed_from is None:
+            self.done = 0
+            self.fixed_noise = np.random.RandomState(args.seed).standard_normal(
+                (args.batch_size, args.noise_dim, 1, 1)).astype(np.float32)
+        else:
+            state = checkpoint.load_state(resumed_from)
+            if state['num_images'] != image_iter.num_data:
+                raise SetupError('the run was trained on %d images, %s holds %d'
+                                 % (state['num_images'], args.data_dir, image_iter.num_data))
+            checkpoint.restore_modules(resumed_from, self.modules)
+            self.done = state['global_iteration']
+            self.fixed_noise = checkpoint.load_fixed_noise(resumed_from)
+        self.rand_iter = RandIter(args.batch_size, args.noise_dim, ctx=ctx, seed=args.seed,
+                                  start=self.done)
+        self.sampler = Sampler(ctx, args.batch_size, args.noise_dim)
+        self.figure = visualize.ComparisonFigure(show=not args.no_show)
+        self.log = metrics.MetricsLog(self.path('metrics.csv'),
+                                      resume_after=None if resumed_from is None else self.done)
+        self.progress = metrics.Progress(self.total, args.batch_size, done=self.done)
+
+    @property
+    def modules(self):
+        return {'generator': self.generator, 'discriminator': self.discriminator}
+
+    def path(self, *parts):
+        return os.path.join(self.args.output_dir, *parts)
+
+    def run(self, stop):
+        """Train until `total` iterations are done or `stop.requested`; returns iterations run."""
+        start = self.done
+        while self.done < self.total:
+            epoch, skip = divmod(self.done, self.iterations_per_epoch)
+            self.image_iter.reset()
+            for _ in range(skip):  # a resumed run picks up mid-epoch: same data, same order
+                self.image_iter.next()
+            for iteration in range(skip + 1, self.iterations_per_epoch + 1):
+                self.iterate(epoch, iteration)
+                if self.done == self.total:
+                    break
+                if stop.requested:
+                    self.save('interrupted')
+                    raise Interrupted
+        self.save('end')
+        self.finish()
+        return self.done - start
+
+    def iterate(self, epoch, iteration):
+        batch = self.image_iter.next()
+        noise = self.rand_iter.next().data[0]
+        started = time.perf_counter()
+        result = train_step(self.generator, self.discriminator, batch.data[0], noise)
+        self.done += 1
+        self.log.append(metrics_row(self.done, epoch, iteration, result,
+                                    time.perf_counter() - started))
+        self.progress.update(self.done)
+        if iteration % self.args.vis_every == 0 or self.done == self.total:
+            self.report(epoch, iteration, result, batch.data[0].asnumpy())
+        if iteration == self.iterations_per_epoch:
+            self.save('epoch end')
+        elif self.done % self.args.checkpoint_every == 0:
+            self.save('every %d iterations' % self.args.checkpoint_every)
+
+    def report(self, epoch, iteration, result, real):
+        """The status line, the figure, the fixed-noise grid and the curves."""
+        rate = self.progress.rate(self.done)
+        self.progress.clear()
+        print(status_line(epoch, iteration, self.iterations_per_epoch, result,
+                          1 / rate if rate else 0.0,
+                          metrics.format_duration((self.total - self.done) / rate if rate
+                                                  else 0)), flush=True)
+        fixed = self.sample_fixed_noise()
+        self.figure.update([('From generator', self.generator.get_outputs()[0].asnumpy()),
+                            ('From MNIST', real), ('Fixed noise', fixed)],
+                           'epoch %d, iteration %d' % (epoch, iteration),
+                           self.path('epoch%03d_iter%04d.png' % (epoch, iteration)))
+        os.makedirs(self.path('fixed'), exist_ok=True)
+        visualize.save_grid(visualize.batch_to_grid(fixed),
+                            self.path('fixed', 'iter%07d.png' % self.done))
+        metrics.plot_curves(self.log.path, self.path('curves.png'))
+
+    def sample_fixed_noise(self):
+        mx.nd.waitall()  # parameters read right after a step can be stale otherwise
+        self.sampler.set_params(*self.generator.get_params())
+        return self.sampler.generate(self.fixed_noise)
+
+    def save(self, reason):
+        state = {'global_iteration': self.done, 'epoch': self.done // self.iterations_per_epoch,
+                 'iterations_per_epoch': self.iterations_per_epoch,
+                 'num_images': self.image_iter.num_data, 'data_seed': mnist.ORDER_SEED,
+                 'reason': reason, 'mxnet_version': mx.__version__}
+        state.update({name: getattr(self.args, name) for name in RUN_SETTINGS})
+        return checkpoint.save_checkpoint(self.args.output_dir, self.modules, state,
+                                          self.fixed_noise, keep=self.args.keep_checkpoints)
+
+    def finish(self):
+        """The end-of-run pictures: the curves and the fixed-noise progress strip."""
+        self.progress.clear()
+        metrics.plot_curves(self.log.path, self.path('curves.png'))
+        visualize.save_progress_strip(self.path('fixed'), self.path('progress.png'),
+                                      PROGRESS_SNAPSHOTS, PROGRESS_SAMPLES)
+
+    def close(self):
+        self.log.close()
+        self.figure.close()
 
 
 # ============================== main ==============================
@@ -311,32 +465,37 @@ def train(args, generator, discriminator, image_iter, rand_iter, figure):
 def main(argv=None):
     args = parse_args(argv)
     try:
+        resumed_from = open_run(args)
         ctx, notice = mxnet_setup.choose_context(mx, args.context)
         if notice:
             print(notice)
-        prepare_output_dir(args.output_dir, args.overwrite)
         print('Loading MNIST from %s ...' % args.data_dir, flush=True)
         image_iter = load_image_iter(args.data_dir, args.batch_size, not args.no_download)
-    except (SetupError, mnist.MnistDataError, mxnet_setup.ContextError) as e:
+        trainer = Trainer(args, ctx, image_iter, resumed_from)
+    except (SetupError, mnist.MnistDataError, mxnet_setup.ContextError,
+            checkpoint.CheckpointError) as e:
         sys.exit('error: %s' % e)
 
-    mx.random.seed(args.seed)
-    rand_iter = RandIter(args.batch_size, args.noise_dim, ctx=ctx)
-    generator = build_generator(ctx, args.batch_size, args.noise_dim, args.lr, args.beta1,
-                                args.init_sigma)
-    discriminator = build_discriminator(ctx, args.batch_size, args.lr, args.beta1,
-                                        args.init_sigma)
-    figure = visualize.ComparisonFigure(show=not args.no_show)
-    print('Training on %s with seed %d; figures go to %s' % (ctx, args.seed, args.output_dir),
-          flush=True)
+    if resumed_from:
+        print('Resuming %s at iteration %d' % (resumed_from, trainer.done))
+    print('Training on %s with seed %d: %d iterations; the run goes to %s'
+          % (ctx, args.seed, trainer.total - trainer.done, args.output_dir), flush=True)
     try:
-        done = train(args, generator, discriminator, image_iter, rand_iter, figure)
-    except KeyboardInterrupt:
-        sys.exit('Interrupted.')
+        with StopRequested() as stop:
+            trainer.run(stop)
+    except Interrupted:
+        print('Stopped at iteration %d; checkpoint saved. Continue with: python dcgan_mnist.py '
+              '--resume %s' % (trainer.done, args.output_dir))
+        sys.exit(EXIT_INTERRUPTED)
     finally:
-        figure.close()
-    print('Done: %d iterations.' % done)
+        trainer.close()
+    print('Done: %d iterations in all. Checkpoints in %s; draw digits with: python sample.py %s'
+          % (trainer.done, trainer.path(checkpoint.CHECKPOINTS), args.output_dir))
 
 
 if __name__ == '__main__':
-    main()
+    try:
+        main()
+    except KeyboardInterrupt:  # before training started, or a second Ctrl-C
+        print('Interrupted.', file=sys.stderr)
+        sys.exit(EXIT_INTERRUPTED)

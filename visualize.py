@@ -78,8 +78,32 @@ def save_figure(fig, path):
     os.replace(temporary, path)
 
 
+def save_grid(grid, path):
+    """Save a uint8 grid image (H, W, C) as a PNG, pixel for pixel, via a temporary file."""
+    temporary = path + '.partial.png'
+    plt.imsave(temporary, grid)
+    os.replace(temporary, path)
+
+
+def read_grid(path):
+    """A PNG written by `save_grid` as a uint8 array (H, W, 3)."""
+    return np.round(plt.imread(path)[..., :3] * 255).astype(np.uint8)
+
+
+def grid_cells(grid, cell_size, count):
+    """The first `count` cells (cell_size x cell_size) of a grid, row by row, as (n, h, w, C)."""
+    columns = grid.shape[1] // cell_size
+    cells = []
+    for index in range(min(count, columns * (grid.shape[0] // cell_size))):
+        row, column = divmod(index, columns)
+        cells.append(grid[row * cell_size:(row + 1) * cell_size,
+                          column * cell_size:(column + 1) * cell_size])
+    return np.stack(cells)
+
+
 class ComparisonFigure:
-    """The tutorial's side-by-side view, "From generator" beside "From MNIST", kept in one figure.
+    """The tutorial's side-by-side view, "From generator" beside "From MNIST" (and any other
+    batches), kept in one figure.
 
     `update()` redraws it, saves it as a PNG and, when `show` is true and a window can be
     opened, refreshes the window without blocking.
@@ -87,13 +111,13 @@ class ComparisonFigure:
 
     def __init__(self, show=False):
         self.show = show and interactive_backend()
-        self.fig = plt.figure(figsize=(10, 5.4))
+        self.fig = plt.figure(figsize=(15, 5.4))
 
-    def update(self, fake, real, title, path):
+    def update(self, panels, title, path):
+        """Draw `panels`, a list of (title, batch in [-1, 1] shaped (N, C, H, W)), and save."""
         self.fig.clf()
-        for position, (batch, label) in enumerate(((fake, 'From generator'),
-                                                   (real, 'From MNIST')), start=1):
-            ax = self.fig.add_subplot(1, 2, position)
+        for position, (label, batch) in enumerate(panels, start=1):
+            ax = self.fig.add_subplot(1, len(panels), position)
             ax.imshow(batch_to_grid(batch))
             ax.set_title(label)
             ax.axis('off')
@@ -106,3 +130,34 @@ class ComparisonFigure:
 
     def close(self):
         plt.close(self.fig)
+
+
+def save_progress_strip(grid_dir, path, snapshots, samples, cell_size=64):
+    """One picture of training: a row per snapshot (evenly spread, the last always in), each
+    row the first `samples` images of the fixed-noise grids saved in `grid_dir` as iterNNN.png.
+
+    Returns the iterations shown, or [] (and writes nothing) when there is no grid yet.
+    """
+    names = sorted(name for name in os.listdir(grid_dir) if name.startswith('iter')
+                   and name.endswith('.png')) if os.path.isdir(grid_dir) else []
+    if not names:
+        return []
+    picks = sorted(set(np.linspace(0, len(names) - 1, min(snapshots, len(names)))
+                       .round().astype(int)))
+    rows, iterations = [], []
+    for index in picks:
+        cells = grid_cells(read_grid(os.path.join(grid_dir, names[index])), cell_size, samples)
+        rows.append(np.concatenate(list(cells), axis=1))
+        iterations.append(int(names[index][len('iter'):-len('.png')]))
+    strip = np.concatenate(rows, axis=0)
+    fig = plt.figure(figsize=(strip.shape[1] / 80 + 1.2, strip.shape[0] / 80 + 0.8))
+    ax = fig.add_subplot(1, 1, 1)
+    ax.imshow(strip)
+    ax.set_yticks([cell_size * (k + 0.5) for k in range(len(rows))])
+    ax.set_yticklabels(['iter %d' % n for n in iterations])
+    ax.set_xticks([])
+    ax.set_title('The same noise through the generator over training')
+    fig.tight_layout()
+    save_figure(fig, path)
+    plt.close(fig)
+    return iterations

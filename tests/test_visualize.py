@@ -73,7 +73,8 @@ import visualize
 fake = np.random.RandomState(0).uniform(-1, 1, (10, 3, 64, 64)).astype(np.float32)
 real = -np.ones((64, 3, 64, 64), np.float32)
 figure = visualize.ComparisonFigure(show=True)
-figure.update(fake, real, 'epoch 0, iteration 50', sys.argv[1])
+figure.update([('From generator', fake), ('From MNIST', real)], 'epoch 0, iteration 50',
+              sys.argv[1])
 figure.close()
 print(matplotlib.get_backend(), figure.show)
 '''
@@ -93,4 +94,4 @@ def test_figure_is_saved_headless_without_blocking(tmp_path):
     assert os.listdir(tmp_path) == ['epoch000_iter0050.png']  # no temporary file left behind
     import matplotlib.image
     picture = matplotlib.image.imread(path)
-    assert picture.shape[:2] == (540, 1000)
+    assert picture.shape[:2] == (540, 1500)
