@@ -6,6 +6,7 @@ A checkpoint is a folder `RUN/checkpoints/iter-NNNNNNN` (NNNNNNN: iterations don
     generator.states, discriminator.states   Adam's moments and its per-weight step counts
     fixed_noise.npy                          the run's fixed noise batch
     state.json                               counters, seeds and the run's settings
+    generator_average.params                 the averaged generator's weights (when kept)
 
 It is written as `iter-NNNNNNN.partial` and renamed only when every file is complete and on
 disk, so the newest complete checkpoint is never a broken one; `.partial` folders are
@@ -23,6 +24,7 @@ import numpy as np
 CHECKPOINTS = 'checkpoints'
 STATE = 'state.json'
 FIXED_NOISE = 'fixed_noise.npy'
+AVERAGE = 'generator_average.params'
 NETWORKS = ('generator', 'discriminator')
 FORMAT = 1
 _NAME = re.compile(r'^iter-(\d{7,})$')
@@ -62,8 +64,9 @@ def _fsync_dir(path):
         os.close(fd)
 
 
-def save_checkpoint(run_dir, modules, state, fixed_noise, keep=None):
-    """Write a checkpoint of `modules` ({'generator': .., 'discriminator': ..}) and `state`.
+def save_checkpoint(run_dir, modules, state, fixed_noise, keep=None, average=None):
+    """Write a checkpoint of `modules` ({'generator': .., 'discriminator': ..}) and `state`,
+    and of `average` ({name: NDArray}, the averaged generator) when given.
 
     `state['global_iteration']` names it. Returns its path. With `keep`, only the newest
     `keep` checkpoints of the run remain afterwards.
@@ -81,6 +84,9 @@ def save_checkpoint(run_dir, modules, state, fixed_noise, keep=None):
         module.save_params(os.path.join(partial, name + '.params'))
         _write(os.path.join(partial, name + '.states'), optimizer_states(module))
     np.save(os.path.join(partial, FIXED_NOISE), fixed_noise)
+    if average is not None:
+        mx.nd.save(os.path.join(partial, AVERAGE),
+                   {'arg:' + name: array for name, array in average.items()})
     _write(os.path.join(partial, STATE),
                   json.dumps(dict(state, format=FORMAT), indent=2, sort_keys=True).encode())
     mx.nd.waitall()

@@ -32,9 +32,11 @@ try:
 except OSError as load_error:
     sys.exit('error: ' + mxnet_setup.explain_load_failure(load_error))
 
+import averaging
 import checkpoint
 import metrics
 import mnist
+import score
 import symbols
 import visualize
 from cli import OneLineArgumentParser, positive_float, positive_int, unit_interval
@@ -59,10 +61,12 @@ KEEP_CHECKPOINTS = 3
 PROGRESS_SNAPSHOTS = 10  # rows of progress.png
 PROGRESS_SAMPLES = 16    # fixed-noise samples in each row
 EXIT_INTERRUPTED = 130   # the shell's code for a program stopped by Ctrl-C
+SCORE_SAMPLES = 1000
 
 # Settings that define a run's training: fixed when it starts, kept when it resumes.
 RUN_SETTINGS = {'batch_size': BATCH_SIZE, 'lr': LEARNING_RATE, 'beta1': BETA1,
-                'init_sigma': INIT_SIGMA, 'noise_dim': symbols.NOISE_DIM, 'seed': None}
+                'init_sigma': INIT_SIGMA, 'noise_dim': symbols.NOISE_DIM, 'seed': None,
+                'average_decay': None}
 
 
 # ============================== command line ==============================
@@ -103,6 +107,12 @@ def parse_args(argv=None):
                      help='iterations between status lines and figures (default: %(default)s)')
     run.add_argument('--no-show', action='store_true',
                      help='only save figures, never open a window')
+    run.add_argument('--score-every', type=positive_int, default=None, metavar='K',
+                     help='score the generator every K iterations with the LeNet scorer (see '
+                          'score.py; trains it first when it is not cached) and log the '
+                          'scores to scores.csv; off by default')
+    run.add_argument('--score-samples', type=positive_int, default=SCORE_SAMPLES, metavar='N',
+                     help='samples per score during training (default: %(default)s)')
     model = parser.add_argument_group('training settings (the tutorial\'s by default; a '
                                       'resumed run keeps its own)')
     model.add_argument('--seed', type=int, default=None,
@@ -117,6 +127,12 @@ def parse_args(argv=None):
     model.add_argument('--init-sigma', type=positive_float, default=None,
                        help='standard deviation of the normal weight initialisation '
                             '(default: %g)' % INIT_SIGMA)
+    model.add_argument('--average-generator', dest='average_decay', metavar='DECAY',
+                       type=unit_interval, nargs='?', const=averaging.DEFAULT_DECAY,
+                       default=None,
+                       help='also keep an exponential moving average of the generator\'s '
+                            'weights, with this decay (default when given: %g; warmed up, see '
+                            'averaging.py); off by default' % averaging.DEFAULT_DECAY)
     model.add_argument('--noise-dim', type=positive_int, default=None,
                        help='length Z of the generator\'s noise vector (default: %d)'
                             % symbols.NOISE_DIM)
@@ -354,10 +370,13 @@ class Trainer:
                                          args.beta1, args.init_sigma)
         self.discriminator = build_discriminator(ctx, args.batch_size, args.lr, args.beta1,
                                                  args.init_sigma)
+        self.average = None
         if resumed_from is None:
             self.done = 0
             self.fixed_noise = np.random.RandomState(args.seed).standard_normal(
                 (args.batch_size, args.noise_dim, 1, 1)).astype(np.float32)
+            if args.average_decay is not None:
+                self.average = averaging.GeneratorAverage(self.generator, args.average_decay)
         else:
             state = checkpoint.load_state(resumed_from)
             if state['num_images'] != image_iter.num_data:
@@ -366,6 +385,11 @@ class Trainer:
             checkpoint.restore_modules(resumed_from, self.modules)
             self.done = state['global_iteration']
             self.fixed_noise = checkpoint.load_fixed_noise(resumed_from)
+            if args.average_decay is not None:
+                average, _ = checkpoint.load_params(
+                    os.path.join(resumed_from, checkpoint.AVERAGE))
+                self.average = averaging.GeneratorAverage(
+                    self.generator, args.average_decay, average, state['average_updates'])
         self.rand_iter = RandIter(args.batch_size, args.noise_dim, ctx=ctx, seed=args.seed,
                                   start=self.done)
         self.sampler = Sampler(ctx, args.batch_size, args.noise_dim)
@@ -373,6 +397,14 @@ class Trainer:
         self.log = metrics.MetricsLog(self.path('metrics.csv'),
                                       resume_after=None if resumed_from is None else self.done)
         self.progress = metrics.Progress(self.total, args.batch_size, done=self.done)
+        self.health = metrics.HealthCheck()
+        self.scorer = self.score_log = None
+        if args.score_every:
+            self.scorer = score.TrainingScorer(score.DEFAULT_CLASSIFIER, args.data_dir, ctx,
+                                               args.score_samples, args.seed)
+            self.score_log = metrics.MetricsLog(
+                self.path('scores.csv'), fields=metrics.SCORE_FIELDS,
+                resume_after=None if resumed_from is None else self.done)
 
     @property
     def modules(self):
@@ -405,12 +437,18 @@ class Trainer:
         noise = self.rand_iter.next().data[0]
         started = time.perf_counter()
         result = train_step(self.generator, self.discriminator, batch.data[0], noise)
+        if self.average:
+            self.average.update(self.generator)
         self.done += 1
-        self.log.append(metrics_row(self.done, epoch, iteration, result,
-                                    time.perf_counter() - started))
+        row = metrics_row(self.done, epoch, iteration, result, time.perf_counter() - started)
+        self.log.append(row)
+        for warning in self.health.check(row):
+            self.warn(warning)
         self.progress.update(self.done)
         if iteration % self.args.vis_every == 0 or self.done == self.total:
             self.report(epoch, iteration, result, batch.data[0].asnumpy())
+        if self.scorer and self.done % self.args.score_every == 0:
+            self.score()
         if iteration == self.iterations_per_epoch:
             self.save('epoch end')
         elif self.done % self.args.checkpoint_every == 0:
@@ -424,19 +462,57 @@ class Trainer:
                           1 / rate if rate else 0.0,
                           metrics.format_duration((self.total - self.done) / rate if rate
                                                   else 0)), flush=True)
-        fixed = self.sample_fixed_noise()
-        self.figure.update([('From generator', self.generator.get_outputs()[0].asnumpy()),
-                            ('From MNIST', real), ('Fixed noise', fixed)],
-                           'epoch %d, iteration %d' % (epoch, iteration),
+        samples = [self.sample_fixed_noise(arg_params, aux_params)
+                   for _, arg_params, aux_params in self.generators()]
+        fixed = samples[0]
+        if not np.isfinite(fixed).all():
+            self.warn('iteration %d: the generator produced NaN or inf' % self.done)
+        panels = [('From generator', self.generator.get_outputs()[0].asnumpy()),
+                  ('From MNIST', real), ('Fixed noise', fixed)]
+        if self.average:
+            panels.append(('Fixed noise, averaged G', samples[1]))
+        self.figure.update(panels, 'epoch %d, iteration %d' % (epoch, iteration),
                            self.path('epoch%03d_iter%04d.png' % (epoch, iteration)))
         os.makedirs(self.path('fixed'), exist_ok=True)
         visualize.save_grid(visualize.batch_to_grid(fixed),
                             self.path('fixed', 'iter%07d.png' % self.done))
         metrics.plot_curves(self.log.path, self.path('curves.png'))
 
-    def sample_fixed_noise(self):
+    def warn(self, message):
+        self.progress.clear()
+        print('warning: ' + message, flush=True)
+
+    def generators(self):
+        """(name, arg_params, aux_params) of the generator, and of its average when kept."""
         mx.nd.waitall()  # parameters read right after a step can be stale otherwise
-        self.sampler.set_params(*self.generator.get_params())
+        arg_params, aux_params = self.generator.get_params()
+        found = [('plain', arg_params, aux_params)]
+        if self.average:
+            found.append(('averaged', self.average.params, aux_params))
+        return found
+
+    def score(self):
+        """Score the generator (and its average) now; log, print, and warn of collapse."""
+        for name, arg_params, aux_params in self.generators():
+            self.sampler.set_params(arg_params, aux_params)
+            try:
+                scores = self.scorer.score(self.sampler)
+            except FloatingPointError as e:
+                self.warn('iteration %d: %s' % (self.done, e))
+                continue
+            self.score_log.append(dict(scores, global_iteration=self.done, generator=name))
+            self.progress.clear()
+            print('score  iter %d  %s  IS %.2f  FID %.1f  digits covered %d/10  precision %.2f  '
+                  'recall %.2f' % (self.done, name, scores['inception_score'], scores['fid'],
+                                   scores['classes_covered'], scores['precision'],
+                                   scores['recall']), flush=True)
+            if score.collapsed(scores):
+                self.warn('iteration %d: mode collapse? Only %d of 10 digits make up 2%% or '
+                          'more of the %s generator\'s samples'
+                          % (self.done, scores['classes_covered'], name))
+
+    def sample_fixed_noise(self, arg_params, aux_params):
+        self.sampler.set_params(arg_params, aux_params)
         return self.sampler.generate(self.fixed_noise)
 
     def save(self, reason):
@@ -445,8 +521,11 @@ class Trainer:
                  'num_images': self.image_iter.num_data, 'data_seed': mnist.ORDER_SEED,
                  'reason': reason, 'mxnet_version': mx.__version__}
         state.update({name: getattr(self.args, name) for name in RUN_SETTINGS})
-        return checkpoint.save_checkpoint(self.args.output_dir, self.modules, state,
-                                          self.fixed_noise, keep=self.args.keep_checkpoints)
+        if self.average:
+            state['average_updates'] = self.average.updates
+        return checkpoint.save_checkpoint(
+            self.args.output_dir, self.modules, state, self.fixed_noise,
+            keep=self.args.keep_checkpoints, average=self.average and self.average.params)
 
     def finish(self):
         """The end-of-run pictures: the curves and the fixed-noise progress strip."""
@@ -457,6 +536,8 @@ class Trainer:
 
     def close(self):
         self.log.close()
+        if self.score_log:
+            self.score_log.close()
         self.figure.close()
 
 

@@ -1,5 +1,8 @@
-"""The training log: one CSV row per iteration, its curves as a PNG, and the live progress line."""
+"""The training log: one CSV row per iteration, its curves as a PNG, the live progress line,
+and the warnings a person watching training would want."""
+import collections
 import csv
+import math
 import os
 import sys
 import time
@@ -10,23 +13,32 @@ import visualize
 
 FIELDS = ('global_iteration', 'epoch', 'iteration', 'd_loss', 'g_loss', 'd_real', 'd_fake',
           'd_fake_after', 'd_acc_real', 'd_acc_fake', 'seconds')
+SCORE_FIELDS = ('global_iteration', 'generator', 'inception_score', 'fid', 'kid',
+                'classes_covered', 'kl_to_uniform', 'mean_confidence', 'precision', 'recall')
 SMOOTHING = 25  # iterations in the moving average drawn over the raw curves
+# The discriminator "wins outright" when, over this many iterations, its accuracy is above
+# WIN_ACCURACY or its loss below WIN_LOSS: the generator then learns next to nothing.
+WIN_STRETCH = 100
+WIN_ACCURACY = 0.99
+WIN_LOSS = 0.01
 
 
 class MetricsLog:
-    """Appends rows to `path`, a CSV with FIELDS, one line per iteration, flushed as written.
+    """Appends rows to `path`, a CSV with `fields` (FIELDS: one line per iteration), each line
+    flushed as it is written.
 
     When a run resumes from iteration g, rows after g (logged after that checkpoint, before
     the run stopped) are dropped first, so the log never holds an iteration twice.
     """
 
-    def __init__(self, path, resume_after=None):
+    def __init__(self, path, resume_after=None, fields=FIELDS):
         self.path = path
+        self.fields = fields
         if resume_after is not None and os.path.exists(path):
             self._truncate_after(resume_after)
         is_new = not os.path.exists(path)
         self.file = open(path, 'a', newline='')
-        self.writer = csv.DictWriter(self.file, fieldnames=FIELDS)
+        self.writer = csv.DictWriter(self.file, fieldnames=fields)
         if is_new:
             self.writer.writeheader()
             self.file.flush()
@@ -37,13 +49,13 @@ class MetricsLog:
                     if int(row['global_iteration']) <= global_iteration]
         temporary = self.path + '.partial'
         with open(temporary, 'w', newline='') as f:
-            writer = csv.DictWriter(f, fieldnames=FIELDS)
+            writer = csv.DictWriter(f, fieldnames=self.fields)
             writer.writeheader()
             writer.writerows(rows)
         os.replace(temporary, self.path)
 
     def append(self, row):
-        self.writer.writerow({field: _format(row[field]) for field in FIELDS})
+        self.writer.writerow({field: _format(row[field]) for field in self.fields})
         self.file.flush()
 
     def close(self):
@@ -135,3 +147,34 @@ class Progress:
         if self.enabled:
             self.stream.write('\r\033[K')
             self.stream.flush()
+
+
+class HealthCheck:
+    """Watches the per-iteration rows for NaN or inf and for a discriminator that wins outright;
+    `check(row)` returns the warnings to print (each said once, until the condition ends)."""
+
+    def __init__(self):
+        self.recent = collections.deque(maxlen=WIN_STRETCH)
+        self.diverged = False
+        self.winning = False
+
+    def check(self, row):
+        warnings = []
+        values = [row[field] for field in ('d_loss', 'g_loss', 'd_real', 'd_fake',
+                                           'd_fake_after')]
+        if not all(math.isfinite(value) for value in values) and not self.diverged:
+            warnings.append('iteration %d: NaN or inf in the losses or in D\'s outputs; '
+                            'training has diverged' % row['global_iteration'])
+            self.diverged = True
+        self.recent.append(row)
+        if len(self.recent) == WIN_STRETCH:
+            accuracy = np.mean([(r['d_acc_real'] + r['d_acc_fake']) / 2 for r in self.recent])
+            loss = np.mean([r['d_loss'] for r in self.recent])
+            wins = accuracy > WIN_ACCURACY or loss < WIN_LOSS
+            if wins and not self.winning:
+                warnings.append('iterations %d-%d: the discriminator wins outright (accuracy '
+                                '%.3f, loss_D %.4f): the generator gets almost no signal'
+                                % (self.recent[0]['global_iteration'],
+                                   row['global_iteration'], accuracy, loss))
+            self.winning = wins
+        return warnings

@@ -100,13 +100,18 @@ def missing_files(data_dir):
     return [name for name in FILES.values() if find_file(data_dir, name) is None]
 
 
-def load_mnist(data_dir):
-    """All of MNIST as (images uint8 (N, 28, 28), labels uint8 (N,)), training set first."""
+def load_mnist_sets(data_dir):
+    """MNIST's two sets, ((train images, labels), (test images, labels)), images uint8 N x 28 x 28."""
     missing = missing_files(data_dir)
     if missing:
         raise MnistDataError('%s lacks %s' % (data_dir, ', '.join(missing)))
-    train_images, train_labels = _read_pair(data_dir, 'train_images', 'train_labels')
-    test_images, test_labels = _read_pair(data_dir, 'test_images', 'test_labels')
+    return (_read_pair(data_dir, 'train_images', 'train_labels'),
+            _read_pair(data_dir, 'test_images', 'test_labels'))
+
+
+def load_mnist(data_dir):
+    """All of MNIST as (images uint8 (N, 28, 28), labels uint8 (N,)), training set first."""
+    (train_images, train_labels), (test_images, test_labels) = load_mnist_sets(data_dir)
     return (np.concatenate([train_images, test_images]),
             np.concatenate([train_labels, test_labels]))
 
