@@ -3,7 +3,8 @@
 A checkpoint is a folder `RUN/checkpoints/iter-NNNNNNN` (NNNNNNN: iterations done) holding
 
     generator.params, discriminator.params   weights and BatchNorm moving statistics
-    generator.states, discriminator.states   Adam's moments and its per-weight step counts
+    generator.states, discriminator.states   Adam's moments
+    generator.optimizer, discriminator...    the optimizers, with Adam's per-weight step counts
     fixed_noise.npy                          the run's fixed noise batch
     state.json                               counters, seeds and the run's settings
     generator_average.params                 the averaged generator's weights (when kept)
@@ -40,15 +41,50 @@ def checkpoint_dir(run_dir, global_iteration):
 
 # ============================== saving ==============================
 
-def optimizer_states(module):
-    """The module's optimizer state as bytes, including the optimizer itself.
+def save_optimizer(module, folder, name):
+    """Write the module's optimizer: its state arrays to NAME.states (an MXNet array file) and
+    the optimizer itself, with Adam's per-weight step counts, to NAME.optimizer (a pickle).
 
-    `Module.save_optimizer_states` leaves the optimizer out, and with it Adam's per-weight step
-    counts, which set its bias correction: a run resumed from that would not continue exactly.
+    `Module.save_optimizer_states` leaves the optimizer out, and with it the step counts that
+    set Adam's bias correction: a run resumed from that would not continue exactly. Pickling
+    the states themselves, as MXNet's updater does, holds a second copy of them in memory.
     """
     if module._update_on_kvstore:
         raise CheckpointError('saving optimizer states held in a kvstore is not supported')
-    return module._updater.get_states(dump_optimizer=True)
+    updater = module._updater
+    arrays, layout = {}, {}
+    for index, state in updater.states.items():
+        parts = tuple(state) if isinstance(state, (tuple, list)) else \
+            (() if state is None else (state,))
+        layout[index] = (type(state).__name__, len(parts))
+        for position, array in enumerate(parts):
+            arrays['%d.%d' % (index, position)] = array
+    mx.nd.save(os.path.join(folder, name + '.states'), arrays)
+    _write(os.path.join(folder, name + '.optimizer'),
+           pickle.dumps({'optimizer': updater.optimizer, 'layout': layout}))
+
+
+def restore_optimizer(module, folder, name):
+    """Load what `save_optimizer` wrote into the module's updater."""
+    states_path = os.path.join(folder, name + '.states')
+    optimizer_path = os.path.join(folder, name + '.optimizer')
+    try:
+        arrays = mx.nd.load(states_path)
+        with open(optimizer_path, 'rb') as f:
+            saved = pickle.load(f)
+    except (mx.base.MXNetError, OSError, EOFError, ValueError, TypeError, AttributeError,
+            pickle.UnpicklingError) as e:
+        reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise CheckpointError('%s or %s cannot be read (%s)'
+                              % (states_path, optimizer_path, reason[:200])) from None
+    states = {}
+    for index, (kind, count) in saved['layout'].items():
+        parts = tuple(arrays['%d.%d' % (index, position)] for position in range(count))
+        states[index] = {'tuple': parts, 'list': list(parts), 'NoneType': None}.get(
+            kind, parts[0] if parts else None)
+    updater = module._updater
+    updater.states, updater.optimizer = states, saved['optimizer']
+    updater.states_synced = dict.fromkeys(states, False)  # moved to the device on first use
 
 
 def _write(path, data):
@@ -82,7 +118,7 @@ def save_checkpoint(run_dir, modules, state, fixed_noise, keep=None, average=Non
     mx.nd.waitall()
     for name, module in modules.items():
         module.save_params(os.path.join(partial, name + '.params'))
-        _write(os.path.join(partial, name + '.states'), optimizer_states(module))
+        save_optimizer(module, partial, name)
     np.save(os.path.join(partial, FIXED_NOISE), fixed_noise)
     if average is not None:
         mx.nd.save(os.path.join(partial, AVERAGE),
@@ -197,10 +233,4 @@ def restore_modules(checkpoint, modules):
         arg_params, aux_params = load_params(params_path)
         check_shapes(params_path, dict(arg_params, **aux_params), module_param_shapes(module))
         module.set_params(arg_params, aux_params)
-        states_path = os.path.join(checkpoint, name + '.states')
-        try:
-            with open(states_path, 'rb') as f:
-                module._updater.set_states(f.read())
-        except (OSError, EOFError, ValueError, TypeError, AttributeError,
-                pickle.UnpicklingError) as e:
-            raise CheckpointError('%s cannot be read (%s)' % (states_path, e)) from None
+        restore_optimizer(module, checkpoint, name)

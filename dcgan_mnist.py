@@ -192,21 +192,12 @@ def open_run(args):
 # ============================== data ==============================
 
 def load_image_iter(data_dir, batch_size, download=True):
-    """The tutorial's real-image iterator: all of MNIST, shuffled, 64x64x3 in [-1, 1].
-
-    The prepared array (3.4 GB for the full set) is written straight into an MXNet NDArray,
-    which NDArrayIter then uses without a second copy.
-    """
+    """The tutorial's real-image batches: all of MNIST, shuffled, 64x64x3 in [-1, 1]."""
     images, _ = mnist.load_or_download_mnist(data_dir, download)
     if batch_size > len(images):
         raise SetupError('--batch-size %d is larger than the %d images in %s'
                          % (batch_size, len(images), data_dir))
-    size = symbols.IMAGE_SIZE
-    prepared = mx.nd.empty((len(images), symbols.IMAGE_CHANNELS, size, size))
-    mnist.prepare_images(images, size, prepared)
-    # The default last_batch_handle='pad' completes the last batch from the start of the
-    # data, as in the tutorial: ceil(70000 / 64) = 1094 iterations per epoch.
-    return mx.io.NDArrayIter(prepared, batch_size=batch_size)
+    return mnist.MnistBatches(images, batch_size, symbols.IMAGE_SIZE)
 
 
 # ============================== networks ==============================
@@ -229,6 +220,22 @@ def build_discriminator(ctx, batch_size, lr, beta1, sigma):
                        inputs_need_grad=True)
     _init(discriminator, lr, beta1, sigma)
     return discriminator
+
+
+def build_judge(discriminator):
+    """D as the generator's step needs it: the same Module's weights and BatchNorm statistics
+    (shared memory, so every update of D shows here at once), with gradients for its input only.
+
+    The tutorial's step 5 runs D's full backward and throws D's weight gradients away; this
+    gives the same input gradient and skips one of the nine passes an iteration makes through
+    D's weights (about 8% of the work).
+    """
+    judge = mx.mod.Module(symbol=symbols.discriminator_symbol(), data_names=('data',),
+                          label_names=('label',), context=discriminator._context,
+                          fixed_param_names=discriminator._param_names)
+    judge.bind(data_shapes=discriminator.data_shapes, label_shapes=discriminator.label_shapes,
+               inputs_need_grad=True, shared_module=discriminator)
+    return judge
 
 
 def _init(module, lr, beta1, sigma):
@@ -263,12 +270,13 @@ def bce(probabilities, label):
     return float(-np.mean(np.log(p) if label == REAL_LABEL else np.log1p(-p)))
 
 
-def train_step(generator, discriminator, real, noise):
+def train_step(generator, discriminator, real, noise, judge=None):
     """One iteration of the tutorial: update D on fakes and reals, then G through D.
 
     `real` is a batch of images (B, 3, 64, 64) and `noise` a batch (B, Z, 1, 1), both NDArrays.
-    Returns a StepResult; reading it back is the iteration's sync point, so the asynchronous
-    engine never runs more than one iteration ahead.
+    `judge` (see build_judge) takes D's place in step 5 when given; without it, step 5 is the
+    tutorial's to the letter. Returns a StepResult; reading it back is the iteration's sync
+    point, so the asynchronous engine never runs more than one iteration ahead.
     """
     batch_size = real.shape[0]
     fake_labels = mx.nd.full((batch_size,), FAKE_LABEL, ctx=real.context)
@@ -298,10 +306,11 @@ def train_step(generator, discriminator, real, noise):
 
     # 5. The updated D judges the same fakes against the *real* label; the gradient with
     #    respect to its input tells G how to make them look more real.
-    discriminator.forward(mx.io.DataBatch([fake], [real_labels]), is_train=True)
-    discriminator.backward()
-    d_fake_after = discriminator.get_outputs()[0]
-    generator.backward(discriminator.get_input_grads())
+    judge = judge or discriminator
+    judge.forward(mx.io.DataBatch([fake], [real_labels]), is_train=True)
+    judge.backward()
+    d_fake_after = judge.get_outputs()[0]
+    generator.backward(judge.get_input_grads())
     generator.update()
 
     return StepResult(d_real=d_real.asnumpy().ravel(), d_fake=d_fake.asnumpy().ravel(),
@@ -370,6 +379,7 @@ class Trainer:
                                          args.beta1, args.init_sigma)
         self.discriminator = build_discriminator(ctx, args.batch_size, args.lr, args.beta1,
                                                  args.init_sigma)
+        self.judge = build_judge(self.discriminator)
         self.average = None
         if resumed_from is None:
             self.done = 0
@@ -419,8 +429,7 @@ class Trainer:
         while self.done < self.total:
             epoch, skip = divmod(self.done, self.iterations_per_epoch)
             self.image_iter.reset()
-            for _ in range(skip):  # a resumed run picks up mid-epoch: same data, same order
-                self.image_iter.next()
+            self.image_iter.skip(skip)  # a resumed run picks up mid-epoch: same order
             for iteration in range(skip + 1, self.iterations_per_epoch + 1):
                 self.iterate(epoch, iteration)
                 if self.done == self.total:
@@ -436,7 +445,8 @@ class Trainer:
         batch = self.image_iter.next()
         noise = self.rand_iter.next().data[0]
         started = time.perf_counter()
-        result = train_step(self.generator, self.discriminator, batch.data[0], noise)
+        result = train_step(self.generator, self.discriminator, batch.data[0], noise,
+                            self.judge)
         if self.average:
             self.average.update(self.generator)
         self.done += 1
@@ -550,8 +560,10 @@ def main(argv=None):
         ctx, notice = mxnet_setup.choose_context(mx, args.context)
         if notice:
             print(notice)
-        print('Loading MNIST from %s ...' % args.data_dir, flush=True)
+        started = time.perf_counter()
         image_iter = load_image_iter(args.data_dir, args.batch_size, not args.no_download)
+        print('MNIST: %d images from %s, ready in %.1f s'
+              % (image_iter.num_data, args.data_dir, time.perf_counter() - started), flush=True)
         trainer = Trainer(args, ctx, image_iter, resumed_from)
     except (SetupError, mnist.MnistDataError, mxnet_setup.ContextError,
             checkpoint.CheckpointError) as e:

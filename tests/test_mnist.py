@@ -4,6 +4,7 @@ import hashlib
 import os
 
 import cv2
+import mxnet as mx
 import numpy as np
 import pytest
 
@@ -168,32 +169,45 @@ def tutorial_preparation(images):
     return np.tile(x, (1, 3, 1, 1))
 
 
-def test_preparation_equals_the_tutorials_value_for_value():
-    images = np.random.RandomState(5).randint(0, 256, size=(300, 28, 28)).astype(np.uint8)
-    prepared = mnist.prepare_images(images, 64, np.empty((300, 3, 64, 64), np.float32))
-    expected = tutorial_preparation(images)
-    assert prepared.dtype == np.float32 == expected.dtype
-    np.testing.assert_array_equal(prepared, expected)
+def all_batches(batches):
+    return [(batch.data[0].asnumpy(), batch.pad) for batch in batches]
 
 
-def test_preparation_shape_range_channels_and_order():
+def test_batches_equal_the_tutorials_value_for_value():
+    """The tutorial's NDArrayIter over its fully prepared array, batch for batch, pad
+    included, against batches prepared on demand."""
+    images = np.random.RandomState(5).randint(0, 256, size=(150, 28, 28)).astype(np.uint8)
+    tutorial = all_batches(mx.io.NDArrayIter(tutorial_preparation(images), batch_size=32))
+    ours = all_batches(mnist.MnistBatches(images, 32, 64))
+    assert len(ours) == len(tutorial) == 5
+    for (data, pad), (expected, expected_pad) in zip(ours, tutorial):
+        assert data.dtype == np.float32 and data.shape == (32, 3, 64, 64)
+        assert pad == expected_pad
+        np.testing.assert_array_equal(data, expected)
+    assert ours[-1][1] == 10  # 150 = 4 * 32 + 22: the last batch takes 10 from the start
+
+
+def test_batches_shape_range_channels_and_order():
     images = digit_like_images(20, seed=2)
     images[:, 0, 0] = np.arange(20) * 10  # a marker pixel to follow each image
-    prepared = mnist.prepare_images(images, 64, np.empty((20, 3, 64, 64), np.float32))
-    assert prepared.shape == (20, 3, 64, 64)
-    assert prepared.min() == -1.0 and prepared.max() <= 1.0
+    batches = mnist.MnistBatches(images, 20, 64)
+    assert batches.provide_data == [('data', (20, 3, 64, 64))] and batches.provide_label == []
+    (prepared, pad), = all_batches(batches)
+    assert pad == 0 and prepared.min() == -1.0 and prepared.max() <= 1.0
     np.testing.assert_array_equal(prepared[:, 0], prepared[:, 1])
     np.testing.assert_array_equal(prepared[:, 0], prepared[:, 2])
     order = np.random.RandomState(1).permutation(20)
     np.testing.assert_allclose(prepared[:, 0, 0, 0], images[order, 0, 0] / 127.5 - 1, atol=1e-6)
 
 
-def test_preparation_fills_an_mxnet_array_in_place():
-    import mxnet as mx
-    images = digit_like_images(10, seed=4)
-    out = mx.nd.zeros((10, 3, 64, 64))
-    assert mnist.prepare_images(images, 64, out) is out
-    np.testing.assert_array_equal(out.asnumpy(), tutorial_preparation(images))
+def test_batches_reset_and_skip():
+    images = digit_like_images(40, seed=4)
+    batches = mnist.MnistBatches(images, 8, 64)
+    first_pass = all_batches(batches)
+    assert len(first_pass) == 5 and len(all_batches(batches)) == 0
+    batches.reset()
+    batches.skip(3)
+    np.testing.assert_array_equal(batches.next().data[0].asnumpy(), first_pass[3][0])
 
 
 def test_order_is_the_tutorials_seeded_permutation():

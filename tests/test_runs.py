@@ -87,8 +87,9 @@ def test_a_run_writes_checkpoints_logs_and_pictures(data_dir, tmp_path):
 
     newest = checkpoint.find_checkpoint(out)
     assert sorted(os.listdir(newest)) == [
-        'discriminator.params', 'discriminator.states', 'fixed_noise.npy', 'generator.params',
-        'generator.states', 'state.json']
+        'discriminator.optimizer', 'discriminator.params', 'discriminator.states',
+        'fixed_noise.npy', 'generator.optimizer', 'generator.params', 'generator.states',
+        'state.json']
     state = checkpoint.load_state(newest)
     assert (state['global_iteration'], state['epoch'], state['iterations_per_epoch']) == (4, 0, 7)
     assert (state['seed'], state['batch_size'], state['noise_dim']) == (11, 8, 100)
@@ -99,11 +100,14 @@ def test_a_run_writes_checkpoints_logs_and_pictures(data_dir, tmp_path):
     params = mx.nd.load(os.path.join(newest, 'generator.params'))
     assert 'arg:g1_weight' in params and 'aux:gbn1_moving_mean' in params
     assert np.abs(params['aux:gbn1_moving_mean'].asnumpy()).max() > 0  # trained, not initial
-    with open(os.path.join(newest, 'discriminator.states'), 'rb') as f:
-        states, optimizer = pickle.loads(f.read())
+    with open(os.path.join(newest, 'discriminator.optimizer'), 'rb') as f:
+        saved = pickle.load(f)
+    optimizer = saved['optimizer']
     assert isinstance(optimizer, mx.optimizer.Adam)
     assert set(optimizer._index_update_count.values()) == {4}  # Adam's step count is kept
-    assert len(states) == 11  # one state per trainable array of D
+    assert len(saved['layout']) == 11  # one state per trainable array of D: mean and variance
+    states = mx.nd.load(os.path.join(newest, 'discriminator.states'))
+    assert len(states) == 22 and np.abs(states['0.1'].asnumpy()).max() > 0
 
     rows = metric_rows(out)
     assert [int(row['global_iteration']) for row in rows] == [1, 2, 3, 4]

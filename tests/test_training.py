@@ -41,8 +41,9 @@ def parameters(module):
             {name: array.asnumpy() for name, array in aux_params.items()})
 
 
-def run_step(generator, discriminator, real, noise):
-    return app.train_step(generator, discriminator, mx.nd.array(real), mx.nd.array(noise))
+def run_step(generator, discriminator, real, noise, judge=None):
+    return app.train_step(generator, discriminator, mx.nd.array(real), mx.nd.array(noise),
+                          judge)
 
 
 def test_modules_are_set_up_as_the_tutorial():
@@ -126,8 +127,10 @@ def use_plain_sgd(module):
                           force_init=True)
 
 
-def test_one_iteration_applies_the_tutorials_gradients():
+@pytest.mark.parametrize('with_judge', [False, True], ids=['tutorial step 5', 'judge'])
+def test_one_iteration_applies_the_tutorials_gradients(with_judge):
     generator, discriminator = build_modules(seed=3)
+    judge = app.build_judge(discriminator) if with_judge else None
     use_plain_sgd(generator)
     use_plain_sgd(discriminator)
     real, noise = batch_inputs(seed=4)
@@ -148,7 +151,7 @@ def test_one_iteration_applies_the_tutorials_gradients():
     g_exec.backward(out_grads=[mx.nd.array(input_grad)])
     g_expected = {name: g_params[name] - g_exec.grad_dict[name].asnumpy() for name in g_params}
 
-    result = run_step(generator, discriminator, real, noise)
+    result = run_step(generator, discriminator, real, noise, judge)
 
     np.testing.assert_allclose(generator.get_outputs()[0].asnumpy(), fake, rtol=0, atol=1e-6)
     np.testing.assert_allclose(result.d_fake, d_fake, rtol=1e-5, atol=1e-6)
@@ -174,3 +177,38 @@ def test_losses_and_means_come_from_the_discriminators_outputs():
     assert result.g_loss == pytest.approx(-np.mean(np.log([1 - 1e-12, 0.5])))
     zero = app.StepResult(*(np.zeros(2, np.float32),) * 3)
     assert np.isfinite(zero.d_loss) and zero.g_loss == pytest.approx(-np.log(1e-12))
+
+
+def test_the_judge_shares_the_discriminators_weights_and_statistics():
+    _, discriminator = build_modules()
+    judge = app.build_judge(discriminator)
+    d_exec, j_exec = discriminator._exec_group.execs[0], judge._exec_group.execs[0]
+    d_exec.arg_dict['d3_weight'][:] = 0.5
+    d_exec.aux_dict['dbn3_moving_var'][:] = 2.0
+    assert (j_exec.arg_dict['d3_weight'].asnumpy() == 0.5).all()
+    assert (j_exec.aux_dict['dbn3_moving_var'].asnumpy() == 2.0).all()
+    assert j_exec.grad_dict['d3_weight'] is None  # no weight gradients: the point of it
+    assert j_exec.grad_dict['data'] is not None
+
+
+def test_the_programs_step_gives_the_tutorials_parameters():
+    """From the same parameters and batches, two iterations of the program's step (with the
+    judge) and of the tutorial's loop body, unmodified, end with the same parameters."""
+    from benchmark import tutorial_step
+    batches = [batch_inputs(seed) for seed in (5, 6)]
+    tutorial_g, tutorial_d = build_modules(seed=9)
+    for real, noise in batches:
+        tutorial_step(tutorial_g, tutorial_d, mx.io.DataBatch([mx.nd.array(real)], []),
+                      mx.io.DataBatch([mx.nd.array(noise)], []), BATCH, mx.cpu())
+    generator, discriminator = build_modules(seed=9)
+    judge = app.build_judge(discriminator)
+    for real, noise in batches:
+        run_step(generator, discriminator, real, noise, judge)
+    for ours, theirs in ((generator, tutorial_g), (discriminator, tutorial_d)):
+        (params, aux), (expected_params, expected_aux) = parameters(ours), parameters(theirs)
+        for name in expected_params:
+            np.testing.assert_allclose(params[name], expected_params[name], rtol=1e-5,
+                                       atol=1e-7, err_msg=name)
+        for name in expected_aux:
+            np.testing.assert_allclose(aux[name], expected_aux[name], rtol=1e-5, atol=1e-6,
+                                       err_msg=name)
