@@ -1,11 +1,17 @@
-"""What must happen around `import mxnet`: thread defaults, a clear word when it cannot load,
-and the choice of device.
+"""What must happen around `import mxnet`: thread defaults, the CUDA libraries of the GPU build,
+a clear word when MXNet cannot load, and the choice of device.
 
 Import this module before MXNet itself: OpenMP reads its thread count once, when MXNet's
 native library loads, and MXNet 1.9 on its own uses a single OpenMP thread on a two-core
-machine (about twice as slow here as two threads).
+machine (about twice as slow here as two threads). For the GPU build (mxnet-cu112) it loads
+the CUDA 11 libraries that requirements.txt installs as PyPI wheels (nvidia-*-cu11), so that
+no system CUDA toolkit is needed: libmxnet.so then finds them already loaded.
 """
+import ctypes
+import glob
+import importlib.metadata
 import os
+import sys
 
 CPU_REQUIREMENTS = 'requirements-cpu.txt'
 GPU_REQUIREMENTS = 'requirements.txt'
@@ -28,7 +34,53 @@ def set_thread_defaults(environ=os.environ):
     environ.setdefault('MXNET_SUBGRAPH_VERBOSE', '0')
 
 
+# CUDA libraries from the nvidia-*-cu11 wheels, in an order in which each one's own
+# dependencies come first (the dynamic loader then reuses them by their sonames). cuDNN 8
+# opens its sub-libraries by name at run time: loaded here, they are found.
+CUDA_WHEEL_LIBRARIES = (
+    'cuda_runtime/lib/libcudart.so.11.0', 'cublas/lib/libcublasLt.so.11',
+    'cublas/lib/libcublas.so.11', 'cufft/lib/libcufft.so.10', 'curand/lib/libcurand.so.10',
+    'cusolver/lib/libcusolver.so.11', 'cuda_nvrtc/lib/libnvrtc.so.11.2',
+    'nvtx/lib/libnvToolsExt.so.1', 'nccl/lib/libnccl.so.2',
+    'cudnn/lib/libcudnn_ops_infer.so.8', 'cudnn/lib/libcudnn_ops_train.so.8',
+    'cudnn/lib/libcudnn_cnn_infer.so.8', 'cudnn/lib/libcudnn_cnn_train.so.8',
+    'cudnn/lib/libcudnn_adv_infer.so.8', 'cudnn/lib/libcudnn_adv_train.so.8',
+    'cudnn/lib/libcudnn.so.8')
+GPU_DISTRIBUTION = 'mxnet-cu112'
+
+
+def gpu_build_installed():
+    try:
+        importlib.metadata.distribution(GPU_DISTRIBUTION)
+        return True
+    except importlib.metadata.PackageNotFoundError:
+        return False
+
+
+def cuda_wheel_libraries(paths=None):
+    """{relative path: absolute path} of the CUDA wheel libraries found on `paths` (sys.path)."""
+    found = {}
+    for entry in paths if paths is not None else sys.path:
+        for relative in CUDA_WHEEL_LIBRARIES:
+            if relative not in found:
+                candidate = os.path.join(entry, 'nvidia', relative)
+                if os.path.isfile(candidate):
+                    found[relative] = candidate
+    return found
+
+
+def preload_cuda_libraries(paths=None, load=ctypes.CDLL):
+    """Load the CUDA wheel libraries globally; returns the relative paths that are missing."""
+    found = cuda_wheel_libraries(paths)
+    for relative in CUDA_WHEEL_LIBRARIES:
+        if relative in found:
+            load(found[relative], mode=ctypes.RTLD_GLOBAL)
+    return [relative for relative in CUDA_WHEEL_LIBRARIES if relative not in found]
+
+
 set_thread_defaults()
+if gpu_build_installed():
+    preload_cuda_libraries()
 
 
 def explain_load_failure(error):
@@ -58,11 +110,43 @@ def gpu_count(mx):
         return 0
 
 
-def choose_context(mx, choice):
+# mxnet-cu112 1.9.1 carries machine code for sm_50, 60, 70, 80 and 86 and no PTX: a card runs
+# it when the code of its own major version is there (a cubin runs on later minor versions
+# of the same major), so Maxwell to Ampere and Ada, not Kepler, Hopper (9.0) or newer.
+SUPPORTED_MAJORS = (5, 6, 7, 8)
+_CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR = 75
+_CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MINOR = 76
+
+
+def compute_capability(device):
+    """(major, minor) of GPU `device`, from the NVIDIA driver's own library."""
+    cuda = ctypes.CDLL('libcuda.so.1')
+    handle, major, minor = ctypes.c_int(), ctypes.c_int(), ctypes.c_int()
+    if (cuda.cuInit(0) or cuda.cuDeviceGet(ctypes.byref(handle), device)
+            or cuda.cuDeviceGetAttribute(ctypes.byref(major),
+                                         _CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR, handle)
+            or cuda.cuDeviceGetAttribute(ctypes.byref(minor),
+                                         _CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MINOR, handle)):
+        raise ContextError('the NVIDIA driver could not describe GPU %d' % device)
+    return major.value, minor.value
+
+
+def check_gpu_supported(device, capability=compute_capability):
+    """Raise ContextError, with the way out, when this MXNet build has no code for the GPU."""
+    major, minor = capability(device)
+    if major not in SUPPORTED_MAJORS:
+        raise ContextError(
+            'GPU %d has compute capability %d.%d, which mxnet-cu112 1.9.1 has no code for (it '
+            'carries sm_50/60/70/80/86 only, no PTX); build MXNet 1.9.1 from source with '
+            'CUDA >= 11.8 and MXNET_CUDA_ARCH=%d.%d for this card, or train with --context cpu'
+            % (device, major, minor, major, minor))
+
+
+def choose_context(mx, choice, check=check_gpu_supported):
     """The device to train on for `choice` in ('auto', 'cpu', 'gpu'), and a notice or None.
 
     'auto' is the tutorial's rule, gpu(0) when MXNet sees a GPU and the CPU otherwise, and
-    says so when it falls back to the CPU.
+    says so when it falls back to the CPU. A GPU this MXNet cannot run on is refused.
     """
     gpus = gpu_count(mx)
     if choice == 'cpu':
@@ -71,7 +155,9 @@ def choose_context(mx, choice):
         if not gpus:
             raise ContextError('--context gpu: MXNet sees no GPU (is this the CPU build of '
                                'MXNet, or is the NVIDIA driver missing?)')
+        check(0)
         return mx.gpu(0), None
     if gpus:
+        check(0)
         return mx.gpu(0), None
     return mx.cpu(), 'No GPU visible to MXNet: training on the CPU, which is much slower.'

@@ -1,10 +1,16 @@
-"""Thread defaults, the explanation of a failed MXNet load, and the choice of device."""
+"""Thread defaults, the CUDA wheels, the explanation of a failed MXNet load, the choice of
+device."""
+import ctypes
+import os
+import subprocess
+import sys
 import types
 
 import mxnet as mx
 import pytest
 
 import mxnet_setup
+from helpers import REPO
 
 
 def test_thread_default_is_one_per_usable_cpu():
@@ -62,7 +68,68 @@ def fake_mxnet(num_gpus):
                            'slower.')),
 ])
 def test_choose_context(choice, gpus, expected):
-    assert mxnet_setup.choose_context(fake_mxnet(gpus), choice) == expected
+    assert mxnet_setup.choose_context(fake_mxnet(gpus), choice,
+                                      check=lambda device: None) == expected
+
+
+def supported_check(capability):
+    return lambda device: mxnet_setup.check_gpu_supported(device, lambda d: capability)
+
+
+@pytest.mark.parametrize('capability', [(5, 0), (6, 1), (7, 0), (7, 5), (8, 0), (8, 6), (8, 9)])
+def test_cards_from_maxwell_to_ada_are_accepted(capability):
+    assert mxnet_setup.choose_context(fake_mxnet(1), 'auto',
+                                      check=supported_check(capability))[0] == 'gpu(0)'
+
+
+@pytest.mark.parametrize('capability', [(3, 7), (9, 0), (10, 0), (12, 0)])
+def test_cards_without_code_in_the_wheel_are_refused_with_the_way_out(capability):
+    with pytest.raises(mxnet_setup.ContextError) as error:
+        mxnet_setup.choose_context(fake_mxnet(1), 'gpu', check=supported_check(capability))
+    message = str(error.value)
+    assert message.startswith('GPU 0 has compute capability %d.%d, which mxnet-cu112 1.9.1 has '
+                              'no code for' % capability)
+    assert 'build MXNet 1.9.1 from source' in message
+    assert 'MXNET_CUDA_ARCH=%d.%d' % capability in message
+
+
+def test_cuda_wheel_libraries_are_found_and_loaded_dependencies_first(tmp_path):
+    site = tmp_path / 'site-packages'
+    for relative in mxnet_setup.CUDA_WHEEL_LIBRARIES:
+        if 'nccl' in relative:
+            continue  # one wheel missing
+        path = site / 'nvidia' / relative
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(b'')
+    loaded = []
+    missing = mxnet_setup.preload_cuda_libraries(
+        paths=[str(tmp_path / 'elsewhere'), str(site)],
+        load=lambda path, mode: loaded.append((os.path.relpath(path, site / 'nvidia'), mode)))
+    assert missing == ['nccl/lib/libnccl.so.2']
+    assert [relative for relative, _ in loaded] == [
+        r for r in mxnet_setup.CUDA_WHEEL_LIBRARIES if 'nccl' not in r]
+    assert loaded[0][0] == 'cuda_runtime/lib/libcudart.so.11.0'
+    assert loaded[-1][0] == 'cudnn/lib/libcudnn.so.8'
+    assert {mode for _, mode in loaded} == {ctypes.RTLD_GLOBAL}
+
+
+def test_check_gpu_install_reads_ldd_output():
+    import check_gpu_install
+    text = ('\tlinux-vdso.so.1 (0x00007ffd)\n'
+            '\tlibcudnn.so.8 => /site/nvidia/cudnn/lib/libcudnn.so.8 (0x00007f)\n'
+            '\tlibcuda.so.1 => not found\n'
+            '\tlibc.so.6 => /lib/x86_64-linux-gnu/libc.so.6 (0x00007f)\n')
+    assert check_gpu_install.parse_ldd(text) == {
+        'libcudnn.so.8': '/site/nvidia/cudnn/lib/libcudnn.so.8', 'libcuda.so.1': None,
+        'libc.so.6': '/lib/x86_64-linux-gnu/libc.so.6'}
+
+
+def test_check_gpu_install_on_this_cpu_build():
+    result = subprocess.run([sys.executable, os.path.join(REPO, 'check_gpu_install.py')],
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines()[-1] == ("This is MXNet's CPU build: it needs no CUDA "
+                                              "library.")
 
 
 def test_a_driver_error_while_counting_gpus_counts_as_none():
