@@ -36,3 +36,29 @@ def unit_interval(text):
     if not 0 <= value < 1:
         raise argparse.ArgumentTypeError('%r must be at least 0 and below 1' % text)
     return value
+
+
+def context_spec(text):
+    """'auto', 'cpu', 'gpu', or a device list such as 'gpu:0,1' (or 'cpu:0,1') as
+    (kind, [numbers])."""
+    if text in ('auto', 'cpu', 'gpu'):
+        return text
+    kind, _, numbers = text.partition(':')
+    try:
+        devices = [int(number) for number in numbers.split(',')]
+    except ValueError:
+        devices = []
+    if kind not in ('cpu', 'gpu') or not devices or min(devices) < 0 \
+            or len(set(devices)) != len(devices):
+        raise argparse.ArgumentTypeError(
+            '%r is not auto, cpu, gpu, or a list of distinct devices such as gpu:0,1' % text)
+    return kind, devices
+
+
+def gpu_list(text):
+    """--gpus 0,1 is --context gpu:0,1."""
+    try:
+        return context_spec('gpu:' + text)
+    except argparse.ArgumentTypeError:
+        raise argparse.ArgumentTypeError('%r is not a list of distinct GPU numbers such as 0,1'
+                                         % text) from None

@@ -39,7 +39,8 @@ import mnist
 import score
 import symbols
 import visualize
-from cli import OneLineArgumentParser, positive_float, positive_int, unit_interval
+from cli import (OneLineArgumentParser, context_spec, gpu_list, positive_float, positive_int,
+                 unit_interval)
 from rand_iter import RandIter
 from sample import Sampler
 
@@ -100,9 +101,12 @@ def parse_args(argv=None):
                           'at the end and on Ctrl-C (default: %(default)s)')
     run.add_argument('--keep-checkpoints', type=positive_int, default=KEEP_CHECKPOINTS,
                      help='how many of the newest checkpoints to keep (default: %(default)s)')
-    run.add_argument('--context', choices=('auto', 'cpu', 'gpu'), default='auto',
-                     help='device: auto takes gpu(0) when MXNet sees a GPU, else the CPU '
-                          '(default: %(default)s)')
+    run.add_argument('--context', type=context_spec, default='auto',
+                     help='device: auto takes gpu(0) when MXNet sees a GPU, else the CPU; '
+                          'cpu; gpu; or a list such as gpu:0,1 to split every batch across '
+                          'devices (default: auto)')
+    run.add_argument('--gpus', type=gpu_list, default=None, metavar='LIST',
+                     help='the same as --context gpu:LIST, e.g. --gpus 0,1')
     run.add_argument('--vis-every', type=positive_int, default=VIS_EVERY,
                      help='iterations between status lines and figures (default: %(default)s)')
     run.add_argument('--no-show', action='store_true',
@@ -137,6 +141,10 @@ def parse_args(argv=None):
                        help='length Z of the generator\'s noise vector (default: %d)'
                             % symbols.NOISE_DIM)
     args = parser.parse_args(argv)
+    if args.gpus is not None:
+        if args.context != 'auto':
+            parser.error('give --gpus or --context, not both')
+        args.context = args.gpus
     args.data_dir = args.data_dir or mnist.default_data_dir()
     return args
 
@@ -171,6 +179,21 @@ def prepare_output_dir(path, overwrite):
         os.makedirs(path, exist_ok=True)
     except OSError as e:
         raise SetupError('cannot create output directory %s (%s)' % (path, e.strerror)) from None
+
+
+def pick_devices(args):
+    """The context (or list of contexts) to train on, and a notice for the user or None."""
+    if isinstance(args.context, tuple):
+        contexts = mxnet_setup.choose_devices(mx, *args.context)
+        if args.batch_size % len(contexts):
+            raise SetupError('--batch-size %d does not split evenly across %d devices'
+                             % (args.batch_size, len(contexts)))
+        return contexts, None
+    return mxnet_setup.choose_context(mx, args.context)
+
+
+def first_device(ctx):
+    return ctx[0] if isinstance(ctx, list) else ctx
 
 
 def open_run(args):
@@ -374,6 +397,7 @@ class Trainer:
         if args.max_iters is not None:
             self.total = min(self.total, args.max_iters)
         self.image_iter = image_iter
+        self.devices = len(ctx) if isinstance(ctx, list) else 1
         mx.random.seed(args.seed)
         self.generator = build_generator(ctx, args.batch_size, args.noise_dim, args.lr,
                                          args.beta1, args.init_sigma)
@@ -392,6 +416,10 @@ class Trainer:
             if state['num_images'] != image_iter.num_data:
                 raise SetupError('the run was trained on %d images, %s holds %d'
                                  % (state['num_images'], args.data_dir, image_iter.num_data))
+            if state['devices'] != self.devices:
+                raise SetupError('the run was trained on %d device(s); resume it on as many '
+                                 '(each has its own BatchNorm statistics and optimizer state)'
+                                 % state['devices'])
             checkpoint.restore_modules(resumed_from, self.modules)
             self.done = state['global_iteration']
             self.fixed_noise = checkpoint.load_fixed_noise(resumed_from)
@@ -400,9 +428,10 @@ class Trainer:
                     os.path.join(resumed_from, checkpoint.AVERAGE))
                 self.average = averaging.GeneratorAverage(
                     self.generator, args.average_decay, average, state['average_updates'])
-        self.rand_iter = RandIter(args.batch_size, args.noise_dim, ctx=ctx, seed=args.seed,
+        self.rand_iter = RandIter(args.batch_size, args.noise_dim, ctx=first_device(ctx),
+                                  seed=args.seed,
                                   start=self.done)
-        self.sampler = Sampler(ctx, args.batch_size, args.noise_dim)
+        self.sampler = Sampler(first_device(ctx), args.batch_size, args.noise_dim)
         self.figure = visualize.ComparisonFigure(show=not args.no_show)
         self.log = metrics.MetricsLog(self.path('metrics.csv'),
                                       resume_after=None if resumed_from is None else self.done)
@@ -410,7 +439,8 @@ class Trainer:
         self.health = metrics.HealthCheck()
         self.scorer = self.score_log = None
         if args.score_every:
-            self.scorer = score.TrainingScorer(score.DEFAULT_CLASSIFIER, args.data_dir, ctx,
+            self.scorer = score.TrainingScorer(score.DEFAULT_CLASSIFIER, args.data_dir,
+                                               first_device(ctx),
                                                args.score_samples, args.seed)
             self.score_log = metrics.MetricsLog(
                 self.path('scores.csv'), fields=metrics.SCORE_FIELDS,
@@ -529,7 +559,7 @@ class Trainer:
         state = {'global_iteration': self.done, 'epoch': self.done // self.iterations_per_epoch,
                  'iterations_per_epoch': self.iterations_per_epoch,
                  'num_images': self.image_iter.num_data, 'data_seed': mnist.ORDER_SEED,
-                 'reason': reason, 'mxnet_version': mx.__version__}
+                 'reason': reason, 'devices': self.devices, 'mxnet_version': mx.__version__}
         state.update({name: getattr(self.args, name) for name in RUN_SETTINGS})
         if self.average:
             state['average_updates'] = self.average.updates
@@ -557,7 +587,7 @@ def main(argv=None):
     args = parse_args(argv)
     try:
         resumed_from = open_run(args)
-        ctx, notice = mxnet_setup.choose_context(mx, args.context)
+        ctx, notice = pick_devices(args)
         if notice:
             print(notice)
         started = time.perf_counter()

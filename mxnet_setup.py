@@ -32,6 +32,10 @@ def set_thread_defaults(environ=os.environ):
     environ.setdefault('OMP_NUM_THREADS', str(usable_cpu_count()))
     # MXNet logs a line every time it binds a graph with oneDNN; that is noise here.
     environ.setdefault('MXNET_SUBGRAPH_VERBOSE', '0')
+    # With several devices a Module sums their gradients through a local kvstore. Updating on
+    # the kvstore would keep the optimizer's state there, where checkpoints cannot reach it;
+    # updating on each device with the summed gradients is the same step, and checkpointable.
+    environ.setdefault('MXNET_UPDATE_ON_KVSTORE', '0')
 
 
 # CUDA libraries from the nvidia-*-cu11 wheels, in an order in which each one's own
@@ -161,3 +165,18 @@ def choose_context(mx, choice, check=check_gpu_supported):
         check(0)
         return mx.gpu(0), None
     return mx.cpu(), 'No GPU visible to MXNet: training on the CPU, which is much slower.'
+
+
+def choose_devices(mx, kind, devices, check=check_gpu_supported):
+    """Contexts for a device list: ('gpu', [0, 1]) is [gpu(0), gpu(1)]. Each batch is split
+    across them in equal parts, each part with its own BatchNorm statistics."""
+    if kind == 'cpu':
+        return [mx.cpu(device) for device in devices]
+    gpus = gpu_count(mx)
+    unknown = [device for device in devices if device >= gpus]
+    if unknown:
+        raise ContextError('GPU %d is not there: MXNet sees %d GPU%s'
+                           % (unknown[0], gpus, '' if gpus == 1 else 's'))
+    for device in devices:
+        check(device)
+    return [mx.gpu(device) for device in devices]

@@ -67,8 +67,11 @@ def test_auto_context_on_a_cpu_machine_says_so(small_mnist, tmp_path):
     (['--beta1', '1.5'], "argument --beta1: '1.5' must be at least 0 and below 1"),
     (['--init-sigma', 'x'], "argument --init-sigma: 'x' is not a number"),
     (['--vis-every', '0'], "argument --vis-every: '0' must be at least 1"),
-    (['--context', 'tpu'], "argument --context: invalid choice: 'tpu'"),
+    (['--context', 'tpu'], "argument --context: 'tpu' is not auto, cpu, gpu, or a list"),
     (['--bogus'], 'unrecognized arguments: --bogus'),
+    (['--gpus', '0,x'], "argument --gpus: '0,x' is not a list of distinct GPU numbers"),
+    (['--context', 'cpu:0,0'], "argument --context: 'cpu:0,0' is not auto, cpu, gpu, or a list"),
+    (['--gpus', '0', '--context', 'cpu'], 'give --gpus or --context, not both'),
 ])
 def test_bad_flags_fail_with_one_line(capsys, flags, words):
     with pytest.raises(SystemExit) as exit_:
@@ -205,3 +208,32 @@ def test_gpu_build_without_a_driver_points_to_the_cpu_requirements(tmp_path):
         "error: MXNet's GPU build is installed but no NVIDIA driver was found (libcuda.so.1: "
         "cannot open shared object file: No such file or directory). On a machine without a "
         "GPU: pip uninstall -y mxnet-cu112 && pip install -r requirements-cpu.txt")
+
+
+# ============================== several devices ==============================
+
+def test_a_run_over_two_cpu_contexts(small_mnist, tmp_path):
+    result = run_program('--data-dir', str(small_mnist), '--batch-size', '8', '--max-iters', '2',
+                         '--context', 'cpu:0,1', '--output-dir', str(tmp_path / 'run'))
+    assert result.returncode == 0, result.stderr
+    assert 'Training on [cpu(0), cpu(1)]' in result.stdout
+    result = run_program('--resume', str(tmp_path / 'run'), '--max-iters', '3',
+                         '--data-dir', str(small_mnist))
+    assert result.returncode == 1
+    assert one_error_line(result).startswith('error: the run was trained on 2 device(s); '
+                                             'resume it on as many')
+
+
+def test_a_batch_that_does_not_split_evenly(small_mnist, tmp_path):
+    result = run_program('--data-dir', str(small_mnist), '--batch-size', '7', '--context',
+                         'cpu:0,1', '--output-dir', str(tmp_path / 'run'))
+    assert result.returncode == 1
+    assert one_error_line(result) == ('error: --batch-size 7 does not split evenly across 2 '
+                                      'devices')
+
+
+def test_gpus_that_are_not_there(small_mnist, tmp_path):
+    result = run_program('--data-dir', str(small_mnist), '--gpus', '0,1',
+                         '--output-dir', str(tmp_path / 'run'))
+    assert result.returncode == 1
+    assert one_error_line(result) == 'error: GPU 0 is not there: MXNet sees 0 GPUs'

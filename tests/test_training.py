@@ -212,3 +212,63 @@ def test_the_programs_step_gives_the_tutorials_parameters():
         for name in expected_aux:
             np.testing.assert_allclose(aux[name], expected_aux[name], rtol=1e-5, atol=1e-6,
                                        err_msg=name)
+
+
+# ============================== several devices ==============================
+
+def test_one_iteration_over_two_devices_is_two_half_batches_summed():
+    """Two contexts split each batch in halves; each half has its own BatchNorm statistics.
+    The independent computation: every pass per half on a single-context executor, the
+    gradients of the halves summed."""
+    devices = [mx.cpu(0), mx.cpu(1)]
+    mx.random.seed(3)
+    generator = app.build_generator(devices, BATCH, NOISE, app.LEARNING_RATE, app.BETA1,
+                                    app.INIT_SIGMA)
+    discriminator = app.build_discriminator(devices, BATCH, app.LEARNING_RATE, app.BETA1,
+                                            app.INIT_SIGMA)
+    judge = app.build_judge(discriminator)
+    use_plain_sgd(generator)
+    use_plain_sgd(discriminator)
+    real, noise = batch_inputs(seed=4)
+    g_params, g_aux = parameters(generator)
+    d_params, d_aux = parameters(discriminator)
+    halves = [slice(0, BATCH // 2), slice(BATCH // 2, BATCH)]
+
+    g_execs, fakes = [], []
+    for half in halves:
+        g_exec = bind(symbols.generator_symbol(), g_params, g_aux, rand=noise[half].shape)
+        g_exec.forward(is_train=True, rand=noise[half])
+        g_execs.append(g_exec)
+        fakes.append(g_exec.outputs[0].asnumpy())
+    d_grad = {name: 0 for name in d_params}
+    for fake, half in zip(fakes, halves):
+        for images, label in ((fake, 0.0), (real[half], 1.0)):
+            _, grads, _ = discriminator_pass(d_params, d_aux, images, label)
+            for name in d_grad:
+                d_grad[name] = d_grad[name] + grads[name]
+    d_expected = {name: d_params[name] - d_grad[name] for name in d_params}
+    g_grad = {name: 0 for name in g_params}
+    for g_exec, fake in zip(g_execs, fakes):
+        _, _, input_grad = discriminator_pass(d_expected, d_aux, fake, 1.0)
+        g_exec.backward(out_grads=[mx.nd.array(input_grad)])
+        for name in g_grad:
+            g_grad[name] = g_grad[name] + g_exec.grad_dict[name].asnumpy()
+    g_expected = {name: g_params[name] - g_grad[name] for name in g_params}
+
+    run_step(generator, discriminator, real, noise, judge)
+
+    np.testing.assert_allclose(generator.get_outputs()[0].asnumpy(), np.concatenate(fakes),
+                               atol=1e-6)
+    for module, expected, before in ((discriminator, d_expected, d_params),
+                                     (generator, g_expected, g_params)):
+        actual, _ = parameters(module)
+        for device_arrays, name in zip(module._exec_group.param_arrays,
+                                       module._exec_group.param_names):
+            # both devices hold the same weights after the update
+            np.testing.assert_array_equal(device_arrays[0].asnumpy(), device_arrays[1].asnumpy())
+        for name, value in expected.items():
+            step = before[name] - value
+            if not step.any():
+                continue
+            np.testing.assert_allclose(before[name] - actual[name], step, rtol=0,
+                                       atol=2e-3 * np.abs(step).max(), err_msg=name)
