@@ -107,6 +107,10 @@ def parse_args(argv=None):
                           'devices (default: auto)')
     run.add_argument('--gpus', type=gpu_list, default=None, metavar='LIST',
                      help='the same as --context gpu:LIST, e.g. --gpus 0,1')
+    run.add_argument('--kvstore', choices=('local', 'dist_sync'), default='local',
+                     help='local: one process; dist_sync: one of several workers started by '
+                          'MXNet\'s launcher (tools/launch.py), each on its own share of the '
+                          'data, gradients summed by the parameter servers (default: local)')
     run.add_argument('--vis-every', type=positive_int, default=VIS_EVERY,
                      help='iterations between status lines and figures (default: %(default)s)')
     run.add_argument('--no-show', action='store_true',
@@ -196,12 +200,14 @@ def first_device(ctx):
     return ctx[0] if isinstance(ctx, list) else ctx
 
 
-def open_run(args):
-    """Settle the settings and the run folder; returns the checkpoint resumed from, or None."""
+def open_run(args, chief=True):
+    """Settle the settings and the run folder; returns the checkpoint resumed from, or None.
+    Only the chief (the one process, or the first worker) creates or checks the folder."""
     if args.resume is None:
         settle_settings(args)
         args.output_dir = args.output_dir or default_output_dir()
-        prepare_output_dir(args.output_dir, args.overwrite)
+        if chief:
+            prepare_output_dir(args.output_dir, args.overwrite)
         return None
     if args.output_dir is not None:
         raise SetupError('--output-dir cannot be combined with --resume: a resumed run goes '
@@ -212,28 +218,43 @@ def open_run(args):
     return found
 
 
+def create_kvstore(args):
+    """MXNet's distributed kvstore for --kvstore dist_sync, else None (a single process)."""
+    if args.kvstore == 'local':
+        return None
+    if args.seed is None and args.resume is None:
+        raise SetupError('--kvstore %s needs --seed: every worker must start from the same '
+                         'weights' % args.kvstore)
+    if 'DMLC_ROLE' not in os.environ:
+        raise SetupError('--kvstore %s: start the workers with MXNet\'s launcher '
+                         '(tools/launch.py), which sets DMLC_ROLE and the scheduler\'s address'
+                         % args.kvstore)
+    return mx.kv.create(args.kvstore)
+
+
 # ============================== data ==============================
 
-def load_image_iter(data_dir, batch_size, download=True):
-    """The tutorial's real-image batches: all of MNIST, shuffled, 64x64x3 in [-1, 1]."""
+def load_image_iter(data_dir, batch_size, download=True, shard=(0, 1)):
+    """The tutorial's real-image batches: all of MNIST, shuffled, 64x64x3 in [-1, 1] (for
+    worker k of n in distributed training, its share: `shard` = (k, n))."""
     images, _ = mnist.load_or_download_mnist(data_dir, download)
     if batch_size > len(images):
         raise SetupError('--batch-size %d is larger than the %d images in %s'
                          % (batch_size, len(images), data_dir))
-    return mnist.MnistBatches(images, batch_size, symbols.IMAGE_SIZE)
+    return mnist.MnistBatches(images, batch_size, symbols.IMAGE_SIZE, shard=shard)
 
 
 # ============================== networks ==============================
 
-def build_generator(ctx, batch_size, noise_dim, lr, beta1, sigma):
+def build_generator(ctx, batch_size, noise_dim, lr, beta1, sigma, kvstore='local'):
     generator = mx.mod.Module(symbol=symbols.generator_symbol(), data_names=('rand',),
                               label_names=None, context=ctx)
     generator.bind(data_shapes=[('rand', (batch_size, noise_dim, 1, 1))])
-    _init(generator, lr, beta1, sigma)
+    _init(generator, lr, beta1, sigma, kvstore)
     return generator
 
 
-def build_discriminator(ctx, batch_size, lr, beta1, sigma):
+def build_discriminator(ctx, batch_size, lr, beta1, sigma, kvstore='local'):
     discriminator = mx.mod.Module(symbol=symbols.discriminator_symbol(), data_names=('data',),
                                   label_names=('label',), context=ctx)
     size = symbols.IMAGE_SIZE
@@ -241,7 +262,7 @@ def build_discriminator(ctx, batch_size, lr, beta1, sigma):
     discriminator.bind(data_shapes=[('data', (batch_size, symbols.IMAGE_CHANNELS, size, size))],
                        label_shapes=[('label', (batch_size,))],
                        inputs_need_grad=True)
-    _init(discriminator, lr, beta1, sigma)
+    _init(discriminator, lr, beta1, sigma, kvstore)
     return discriminator
 
 
@@ -261,11 +282,11 @@ def build_judge(discriminator):
     return judge
 
 
-def _init(module, lr, beta1, sigma):
+def _init(module, lr, beta1, sigma, kvstore):
     # Normal(sigma) draws the weights; MXNet's initialiser sets BatchNorm gamma to 1 and beta
     # to 0 by name. init_optimizer sets rescale_grad = 1 / batch_size itself.
     module.init_params(initializer=mx.init.Normal(sigma))
-    module.init_optimizer(optimizer='adam',
+    module.init_optimizer(kvstore=kvstore, optimizer='adam',
                           optimizer_params={'learning_rate': lr, 'beta1': beta1})
 
 
@@ -390,8 +411,11 @@ class Trainer:
     from 0) is number e * iterations_per_epoch + k, and noise batch number `done` feeds it.
     """
 
-    def __init__(self, args, ctx, image_iter, resumed_from=None):
+    def __init__(self, args, ctx, image_iter, resumed_from=None, kvstore=None):
         self.args = args
+        # Distributed training: every worker trains, only the first (the chief) writes.
+        self.rank, self.workers = (kvstore.rank, kvstore.num_workers) if kvstore else (0, 1)
+        self.chief = self.rank == 0
         self.iterations_per_epoch = math.ceil(image_iter.num_data / args.batch_size)
         self.total = args.epochs * self.iterations_per_epoch
         if args.max_iters is not None:
@@ -400,9 +424,9 @@ class Trainer:
         self.devices = len(ctx) if isinstance(ctx, list) else 1
         mx.random.seed(args.seed)
         self.generator = build_generator(ctx, args.batch_size, args.noise_dim, args.lr,
-                                         args.beta1, args.init_sigma)
+                                         args.beta1, args.init_sigma, kvstore or 'local')
         self.discriminator = build_discriminator(ctx, args.batch_size, args.lr, args.beta1,
-                                                 args.init_sigma)
+                                                 args.init_sigma, kvstore or 'local')
         self.judge = build_judge(self.discriminator)
         self.average = None
         if resumed_from is None:
@@ -416,10 +440,10 @@ class Trainer:
             if state['num_images'] != image_iter.num_data:
                 raise SetupError('the run was trained on %d images, %s holds %d'
                                  % (state['num_images'], args.data_dir, image_iter.num_data))
-            if state['devices'] != self.devices:
-                raise SetupError('the run was trained on %d device(s); resume it on as many '
-                                 '(each has its own BatchNorm statistics and optimizer state)'
-                                 % state['devices'])
+            if (state['devices'], state['workers']) != (self.devices, self.workers):
+                raise SetupError('the run was trained on %d device(s) in %d worker(s); resume '
+                                 'it on as many (each device has its own BatchNorm statistics '
+                                 'and optimizer state)' % (state['devices'], state['workers']))
             checkpoint.restore_modules(resumed_from, self.modules)
             self.done = state['global_iteration']
             self.fixed_noise = checkpoint.load_fixed_noise(resumed_from)
@@ -429,15 +453,16 @@ class Trainer:
                 self.average = averaging.GeneratorAverage(
                     self.generator, args.average_decay, average, state['average_updates'])
         self.rand_iter = RandIter(args.batch_size, args.noise_dim, ctx=first_device(ctx),
-                                  seed=args.seed,
-                                  start=self.done)
+                                  seed=args.seed, start=self.done, stream=self.rank)
+        self.progress = metrics.Progress(self.total, args.batch_size, done=self.done)
+        self.health = metrics.HealthCheck()
+        self.figure = self.log = self.scorer = self.score_log = None
+        if not self.chief:
+            return
         self.sampler = Sampler(first_device(ctx), args.batch_size, args.noise_dim)
         self.figure = visualize.ComparisonFigure(show=not args.no_show)
         self.log = metrics.MetricsLog(self.path('metrics.csv'),
                                       resume_after=None if resumed_from is None else self.done)
-        self.progress = metrics.Progress(self.total, args.batch_size, done=self.done)
-        self.health = metrics.HealthCheck()
-        self.scorer = self.score_log = None
         if args.score_every:
             self.scorer = score.TrainingScorer(score.DEFAULT_CLASSIFIER, args.data_dir,
                                                first_device(ctx),
@@ -480,6 +505,8 @@ class Trainer:
         if self.average:
             self.average.update(self.generator)
         self.done += 1
+        if not self.chief:
+            return
         row = metrics_row(self.done, epoch, iteration, result, time.perf_counter() - started)
         self.log.append(row)
         for warning in self.health.check(row):
@@ -556,10 +583,13 @@ class Trainer:
         return self.sampler.generate(self.fixed_noise)
 
     def save(self, reason):
+        if not self.chief:
+            return None
         state = {'global_iteration': self.done, 'epoch': self.done // self.iterations_per_epoch,
                  'iterations_per_epoch': self.iterations_per_epoch,
                  'num_images': self.image_iter.num_data, 'data_seed': mnist.ORDER_SEED,
-                 'reason': reason, 'devices': self.devices, 'mxnet_version': mx.__version__}
+                 'reason': reason, 'devices': self.devices, 'workers': self.workers,
+                 'mxnet_version': mx.__version__}
         state.update({name: getattr(self.args, name) for name in RUN_SETTINGS})
         if self.average:
             state['average_updates'] = self.average.updates
@@ -569,16 +599,19 @@ class Trainer:
 
     def finish(self):
         """The end-of-run pictures: the curves and the fixed-noise progress strip."""
+        if not self.chief:
+            return
         self.progress.clear()
         metrics.plot_curves(self.log.path, self.path('curves.png'))
         visualize.save_progress_strip(self.path('fixed'), self.path('progress.png'),
                                       PROGRESS_SNAPSHOTS, PROGRESS_SAMPLES)
 
     def close(self):
-        self.log.close()
-        if self.score_log:
-            self.score_log.close()
-        self.figure.close()
+        for log in (self.log, self.score_log):
+            if log:
+                log.close()
+        if self.figure:
+            self.figure.close()
 
 
 # ============================== main ==============================
@@ -586,23 +619,27 @@ class Trainer:
 def main(argv=None):
     args = parse_args(argv)
     try:
-        resumed_from = open_run(args)
+        kvstore = create_kvstore(args)
+        shard = (kvstore.rank, kvstore.num_workers) if kvstore else (0, 1)
+        resumed_from = open_run(args, chief=shard[0] == 0)
         ctx, notice = pick_devices(args)
         if notice:
             print(notice)
         started = time.perf_counter()
-        image_iter = load_image_iter(args.data_dir, args.batch_size, not args.no_download)
+        image_iter = load_image_iter(args.data_dir, args.batch_size, not args.no_download,
+                                     shard)
         print('MNIST: %d images from %s, ready in %.1f s'
               % (image_iter.num_data, args.data_dir, time.perf_counter() - started), flush=True)
-        trainer = Trainer(args, ctx, image_iter, resumed_from)
+        trainer = Trainer(args, ctx, image_iter, resumed_from, kvstore)
     except (SetupError, mnist.MnistDataError, mxnet_setup.ContextError,
             checkpoint.CheckpointError) as e:
         sys.exit('error: %s' % e)
 
     if resumed_from:
         print('Resuming %s at iteration %d' % (resumed_from, trainer.done))
-    print('Training on %s with seed %d: %d iterations; the run goes to %s'
-          % (ctx, args.seed, trainer.total - trainer.done, args.output_dir), flush=True)
+    worker = ' as worker %d of %d' % (trainer.rank, trainer.workers) if kvstore else ''
+    print('Training on %s%s with seed %d: %d iterations; the run goes to %s'
+          % (ctx, worker, args.seed, trainer.total - trainer.done, args.output_dir), flush=True)
     try:
         with StopRequested() as stop:
             trainer.run(stop)

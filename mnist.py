@@ -180,14 +180,17 @@ class MnistBatches:
     and says so in its `pad`.
     """
 
-    def __init__(self, images, batch_size, size, seed=ORDER_SEED):
+    def __init__(self, images, batch_size, size, seed=ORDER_SEED, shard=(0, 1)):
         import mxnet as mx  # this module's readers and preparation do not need MXNet
         self._mx = mx
         self.images = images
         self.batch_size = batch_size
         self.size = size
-        self.order = shuffle_order(len(images), seed)
-        self.num_data = len(images)
+        # Worker k of n (distributed training) takes every n-th image of the order from the
+        # k-th on, all workers the same number, so that they run the same number of batches.
+        worker, workers = shard
+        self.order = shuffle_order(len(images), seed)[worker::workers][:len(images) // workers]
+        self.num_data = len(self.order)
         self.provide_data = [mx.io.DataDesc('data', (batch_size, 3, size, size))]
         self.provide_label = []
         self.cursor = 0

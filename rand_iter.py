@@ -3,9 +3,11 @@ import mxnet as mx
 import numpy as np
 
 
-def batch_seed(seed, position):
-    """The MXNet seed for noise batch `position` of a run seeded with `seed` (well mixed)."""
-    return int(np.random.SeedSequence([seed, position]).generate_state(1)[0] >> 1)
+def batch_seed(seed, position, stream=0):
+    """The MXNet seed for noise batch `position` of a run seeded with `seed` (well mixed);
+    `stream` tells apart workers that train together, each on its own noise."""
+    entropy = [seed, position] + ([stream] if stream else [])
+    return int(np.random.SeedSequence(entropy).generate_state(1)[0] >> 1)
 
 
 class RandIter(mx.io.DataIter):
@@ -25,12 +27,14 @@ class RandIter(mx.io.DataIter):
     in a `for` loop; `reset()` goes back to batch `start`.
     """
 
-    def __init__(self, batch_size, ndim, ctx=None, num_batches=None, seed=None, start=0):
+    def __init__(self, batch_size, ndim, ctx=None, num_batches=None, seed=None, start=0,
+                 stream=0):
         super().__init__(batch_size)
         self.ndim = ndim
         self.ctx = ctx or mx.cpu()
         self.num_batches = num_batches
         self.seed = seed
+        self.stream = stream
         self.start = start
         self.position = start  # the number of the next batch
         self.provide_data = [mx.io.DataDesc('rand', (batch_size, ndim, 1, 1))]
@@ -51,7 +55,7 @@ class RandIter(mx.io.DataIter):
 
     def getdata(self):
         if self.seed is not None:
-            mx.random.seed(batch_seed(self.seed, self.position - 1), ctx=self.ctx)
+            mx.random.seed(batch_seed(self.seed, self.position - 1, self.stream), ctx=self.ctx)
         shape = self.provide_data[0].shape
         return [mx.nd.random.normal(0, 1.0, shape=shape, ctx=self.ctx)]
 

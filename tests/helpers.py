@@ -47,3 +47,16 @@ def run_program(*args, env=None, timeout=600):
     environment.update(env or {})
     return subprocess.run([sys.executable, os.path.join(REPO, 'dcgan_mnist.py')] + list(args),
                           capture_output=True, text=True, env=environment, timeout=timeout)
+
+
+# The distributed test: each worker's batches, also fed to the single-process check.
+DIST_BATCH = 4
+DIST_ITERATIONS = 3
+
+
+def worker_batches(rank, iterations=DIST_ITERATIONS):
+    """(real images, noise) for each iteration of worker `rank`."""
+    rng = np.random.RandomState(100 + rank)
+    return [(rng.uniform(-1, 1, (DIST_BATCH, 3, 64, 64)).astype(np.float32),
+             rng.standard_normal((DIST_BATCH, 100, 1, 1)).astype(np.float32))
+            for _ in range(iterations)]
