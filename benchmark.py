@@ -94,14 +94,16 @@ def iteration_gflop(batch_size, noise_dim=symbols.NOISE_DIM):
 
 # ============================== measurements ==============================
 
-def median_seconds(step, iters, warmup):
+def median_seconds(step, iters, warmup, sync=mx.nd.waitall):
+    """The median wall time of `step` (followed by `sync`) over `iters` after `warmup`."""
     for _ in range(warmup):
         step()
+        sync()
     times = []
     for _ in range(iters):
         started = time.perf_counter()
         step()
-        mx.nd.waitall()
+        sync()
         times.append(time.perf_counter() - started)
     return statistics.median(times)
 
@@ -172,14 +174,7 @@ def torch_step_seconds(batch_size, iters, warmup):
         loss(discriminator(fake), ones).backward()
         opt_g.step()
 
-    for _ in range(warmup):
-        step()
-    times = []
-    for _ in range(iters):
-        started = time.perf_counter()
-        step()
-        times.append(time.perf_counter() - started)
-    return statistics.median(times), torch.__version__
+    return median_seconds(step, iters, warmup, sync=lambda: None), torch.__version__
 
 
 def matmul_peak_gflops():
