@@ -36,6 +36,12 @@ def set_thread_defaults(environ=os.environ):
     # the kvstore would keep the optimizer's state there, where checkpoints cannot reach it;
     # updating on each device with the summed gradients is the same step, and checkpointable.
     environ.setdefault('MXNET_UPDATE_ON_KVSTORE', '0')
+    # cuDNN convolution autotuning, on a GPU: '1' (MXNet's own default, set here on purpose)
+    # times the candidate algorithms of each convolution once, at its first run, within a
+    # bounded workspace. The shapes never change during a run, so the few seconds it costs
+    # are repaid every iteration. The fastest algorithms may be non-deterministic: set
+    # MXNET_CUDNN_AUTOTUNE_DEFAULT=0 for runs that must repeat bit for bit on a GPU.
+    environ.setdefault('MXNET_CUDNN_AUTOTUNE_DEFAULT', '1')
 
 
 # CUDA libraries from the nvidia-*-cu11 wheels, in an order in which each one's own
