@@ -430,46 +430,56 @@ class Trainer:
         self.judge = build_judge(self.discriminator)
         self.average = None
         if resumed_from is None:
-            self.done = 0
-            self.fixed_noise = np.random.RandomState(args.seed).standard_normal(
-                (args.batch_size, args.noise_dim, 1, 1)).astype(np.float32)
-            if args.average_decay is not None:
-                self.average = averaging.GeneratorAverage(self.generator, args.average_decay)
+            self.start_fresh()
         else:
-            state = checkpoint.load_state(resumed_from)
-            if state['num_images'] != image_iter.num_data:
-                raise SetupError('the run was trained on %d images, %s holds %d'
-                                 % (state['num_images'], args.data_dir, image_iter.num_data))
-            if (state['devices'], state['workers']) != (self.devices, self.workers):
-                raise SetupError('the run was trained on %d device(s) in %d worker(s); resume '
-                                 'it on as many (each device has its own BatchNorm statistics '
-                                 'and optimizer state)' % (state['devices'], state['workers']))
-            checkpoint.restore_modules(resumed_from, self.modules)
-            self.done = state['global_iteration']
-            self.fixed_noise = checkpoint.load_fixed_noise(resumed_from)
-            if args.average_decay is not None:
-                average, _ = checkpoint.load_params(
-                    os.path.join(resumed_from, checkpoint.AVERAGE))
-                self.average = averaging.GeneratorAverage(
-                    self.generator, args.average_decay, average, state['average_updates'])
+            self.restore(resumed_from)
         self.rand_iter = RandIter(args.batch_size, args.noise_dim, ctx=first_device(ctx),
                                   seed=args.seed, start=self.done, stream=self.rank)
         self.progress = metrics.Progress(self.total, args.batch_size, done=self.done)
         self.health = metrics.HealthCheck()
         self.figure = self.log = self.scorer = self.score_log = None
-        if not self.chief:
-            return
-        self.sampler = Sampler(first_device(ctx), args.batch_size, args.noise_dim)
+        if self.chief:
+            self.open_outputs(first_device(ctx), resumed=resumed_from is not None)
+
+    def start_fresh(self):
+        args = self.args
+        self.done = 0
+        self.fixed_noise = np.random.RandomState(args.seed).standard_normal(
+            (args.batch_size, args.noise_dim, 1, 1)).astype(np.float32)
+        if args.average_decay is not None:
+            self.average = averaging.GeneratorAverage(self.generator, args.average_decay)
+
+    def restore(self, found):
+        """Continue from the checkpoint `found`, refusing one this setup cannot continue."""
+        args = self.args
+        state = checkpoint.load_state(found)
+        if state['num_images'] != self.image_iter.num_data:
+            raise SetupError('the run was trained on %d images, %s holds %d'
+                             % (state['num_images'], args.data_dir, self.image_iter.num_data))
+        if (state['devices'], state['workers']) != (self.devices, self.workers):
+            raise SetupError('the run was trained on %d device(s) in %d worker(s); resume it '
+                             'on as many (each device has its own BatchNorm statistics and '
+                             'optimizer state)' % (state['devices'], state['workers']))
+        checkpoint.restore_modules(found, self.modules)
+        self.done = state['global_iteration']
+        self.fixed_noise = checkpoint.load_fixed_noise(found)
+        if args.average_decay is not None:
+            average, _ = checkpoint.load_params(os.path.join(found, checkpoint.AVERAGE))
+            self.average = averaging.GeneratorAverage(self.generator, args.average_decay,
+                                                      average, state['average_updates'])
+
+    def open_outputs(self, ctx, resumed):
+        """What only the writing process needs: sampler, figure, logs, scorer."""
+        args = self.args
+        resume_after = self.done if resumed else None
+        self.sampler = Sampler(ctx, args.batch_size, args.noise_dim)
         self.figure = visualize.ComparisonFigure(show=not args.no_show)
-        self.log = metrics.MetricsLog(self.path('metrics.csv'),
-                                      resume_after=None if resumed_from is None else self.done)
+        self.log = metrics.MetricsLog(self.path('metrics.csv'), resume_after=resume_after)
         if args.score_every:
-            self.scorer = score.TrainingScorer(score.DEFAULT_CLASSIFIER, args.data_dir,
-                                               first_device(ctx),
+            self.scorer = score.TrainingScorer(score.DEFAULT_CLASSIFIER, args.data_dir, ctx,
                                                args.score_samples, args.seed)
-            self.score_log = metrics.MetricsLog(
-                self.path('scores.csv'), fields=metrics.SCORE_FIELDS,
-                resume_after=None if resumed_from is None else self.done)
+            self.score_log = metrics.MetricsLog(self.path('scores.csv'), resume_after,
+                                                fields=metrics.SCORE_FIELDS)
 
     @property
     def modules(self):
