@@ -12,6 +12,9 @@ import matplotlib
 import numpy as np
 
 
+PANEL_INCHES = 4.0  # each grid of the figure is drawn this wide and high (at 100 dpi)
+
+
 def display_available():
     """True when a figure window can be opened: a desktop OS, or X11/Wayland on Linux."""
     if not sys.platform.startswith('linux'):
@@ -111,11 +114,12 @@ class ComparisonFigure:
 
     def __init__(self, show=False):
         self.show = show and interactive_backend()
-        self.fig = plt.figure(figsize=(15, 5.4))
+        self.fig = plt.figure()
 
     def update(self, panels, title, path):
         """Draw `panels`, a list of (title, batch in [-1, 1] shaped (N, C, H, W)), and save."""
         self.fig.clf()
+        self.fig.set_size_inches(PANEL_INCHES * len(panels), PANEL_INCHES + 0.8)
         for position, (label, batch) in enumerate(panels, start=1):
             ax = self.fig.add_subplot(1, len(panels), position)
             ax.imshow(batch_to_grid(batch))
