@@ -338,7 +338,7 @@ def untrained_generator_params(batch_size, noise_dim, seed, ctx):
 
 ROWS = [('Inception Score (10 splits)', 'inception_score', '%.2f', 'inception_score_std'),
         ('Frechet distance (FID)', 'fid', '%.2f', None),
-        ('Kernel distance (KID) x 1000', 'kid', '%.2f', 'kid_std'),
+        ('Kernel distance (KID)', 'kid', '%.3f', 'kid_std'),
         ('digits covered (>= 2%)', 'classes_covered', '%d', None),
         ('KL(digit shares || uniform)', 'kl_to_uniform', '%.4f', None),
         ('mean classifier confidence', 'mean_confidence', '%.3f', None),
@@ -347,10 +347,9 @@ ROWS = [('Inception Score (10 splits)', 'inception_score', '%.2f', 'inception_sc
 
 
 def _cell(scores, key, fmt, spread):
-    scale = 1000 if key == 'kid' else 1
-    text = fmt % (scores[key] * scale)
+    text = fmt % scores[key]
     if spread:
-        text += ' +- ' + fmt % (scores[spread] * scale)
+        text += ' +- ' + fmt % scores[spread]
     return text
 
 
