@@ -220,8 +220,8 @@ def test_a_run_over_two_cpu_contexts(small_mnist, tmp_path):
     result = run_program('--resume', str(tmp_path / 'run'), '--max-iters', '3',
                          '--data-dir', str(small_mnist))
     assert result.returncode == 1
-    assert one_error_line(result).startswith('error: the run was trained on 2 device(s); '
-                                             'resume it on as many')
+    assert one_error_line(result).startswith('error: the run was trained on 2 device(s) in 1 '
+                                             'worker(s); resume it on as many')
 
 
 def test_a_batch_that_does_not_split_evenly(small_mnist, tmp_path):
