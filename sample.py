@@ -64,12 +64,19 @@ class Sampler:
         return np.concatenate(images)[:count], noise[:count]
 
 
-def sampler_from_checkpoint(path, ctx):
-    """A Sampler loaded with the generator of the checkpoint at `path` (or a run's newest)."""
+def sampler_from_checkpoint(path, ctx, averaged=False):
+    """A Sampler loaded with the generator of the checkpoint at `path` (or a run's newest),
+    or with its averaged weights (see averaging.py) when `averaged`."""
     found = checkpoint.find_checkpoint(path)
     state = checkpoint.load_state(found)
     params_path = os.path.join(found, 'generator.params')
     arg_params, aux_params = checkpoint.load_params(params_path)
+    if averaged:
+        params_path = os.path.join(found, checkpoint.AVERAGE)
+        if not os.path.exists(params_path):
+            raise checkpoint.CheckpointError('%s has no averaged generator (train with '
+                                             '--average-generator)' % found)
+        arg_params, _ = checkpoint.load_params(params_path)
     sampler = Sampler(ctx, state['batch_size'], state['noise_dim'])
     expected = {name: array.shape for name, array in
                 list(sampler.executor.arg_dict.items()) + list(sampler.executor.aux_dict.items())
@@ -93,6 +100,8 @@ def parse_args(argv=None):
                         help='the PNG grid to write (default: %(default)s)')
     parser.add_argument('--npy', default=None,
                         help='also write the images, float32 (N, 3, 64, 64) in [-1, 1], here')
+    parser.add_argument('--averaged', action='store_true',
+                        help='draw from the averaged generator (runs with --average-generator)')
     parser.add_argument('--columns', type=positive_int, default=GRID_COLUMNS,
                         help='images per row of the grid (default: %(default)s)')
     parser.add_argument('--overwrite', action='store_true',
@@ -111,7 +120,7 @@ def main(argv=None):
                 raise checkpoint.CheckpointError('%s exists; choose another name or pass '
                                                  '--overwrite' % path)
         ctx, _ = mxnet_setup.choose_context(mx, args.context)
-        sampler, found = sampler_from_checkpoint(args.checkpoint, ctx)
+        sampler, found = sampler_from_checkpoint(args.checkpoint, ctx, args.averaged)
     except (checkpoint.CheckpointError, mxnet_setup.ContextError) as e:
         sys.exit('error: %s' % e)
     images, _ = sampler.sample(args.num, args.seed)

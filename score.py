@@ -412,12 +412,9 @@ def main(argv=None):
         return score_inputs(classifier, classifier_input(images), reference)
 
     columns = [('iteration %d' % state['global_iteration'], score_sampler(sampler))]
-    average_path = os.path.join(found, checkpoint.AVERAGE)
-    if os.path.exists(average_path):
-        arg_params, _ = checkpoint.load_params(average_path)
-        _, aux_params = checkpoint.load_params(os.path.join(found, 'generator.params'))
-        sampler.set_params(arg_params, aux_params)
-        columns.append(('averaged G', score_sampler(sampler)))
+    if os.path.exists(os.path.join(found, checkpoint.AVERAGE)):
+        averaged, _ = sampler_from_checkpoint(found, ctx, averaged=True)
+        columns.append(('averaged G', score_sampler(averaged)))
     if not args.no_baselines:
         picks = np.random.RandomState(args.seed).choice(len(train_x), args.num, replace=False)
         columns.append(('real digits (floor)',

@@ -371,3 +371,20 @@ def test_sample_from_a_missing_checkpoint(tmp_path):
     result = run_sampler(str(tmp_path / 'nothing'))
     assert result.returncode == 1
     assert result.stderr.strip() == 'error: %s does not exist' % (tmp_path / 'nothing')
+
+
+def test_sample_from_the_averaged_generator(data_dir, tmp_path):
+    run = str(tmp_path / 'run')
+    train(data_dir, '--max-iters', '2', '--average-generator', '--output-dir', run)
+    plain, averaged = str(tmp_path / 'plain.npy'), str(tmp_path / 'averaged.npy')
+    for flags, npy in (([], plain), (['--averaged'], averaged)):
+        result = run_sampler(run, '--num', '8', '--out', npy + '.png', '--npy', npy, *flags)
+        assert result.returncode == 0, result.stderr
+    assert not np.array_equal(np.load(plain), np.load(averaged))
+
+
+def test_sample_averaged_from_a_run_without_it(straight_run, tmp_path):
+    result = run_sampler(straight_run, '--averaged', '--out', str(tmp_path / 'x.png'))
+    assert result.returncode == 1
+    assert result.stderr.strip().endswith('has no averaged generator (train with '
+                                          '--average-generator)')
