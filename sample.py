@@ -6,8 +6,8 @@
 How samples are drawn, here and everywhere in this project: BatchNorm in training mode, that
 is with each batch's own statistics, in batches of the training batch size (64 by default),
 exactly as the generator ran while it learned. The moving averages BatchNorm keeps are not
-used: after a short run they lag far behind the weights, and the samples they give are
-clearly worse. The generator's own state is never touched: the Sampler has its own executor.
+used: they trail the weights, and the samples they give scored a little worse here (see the
+README). The generator's own state is never touched: the Sampler has its own executor.
 """
 import argparse
 import math
