@@ -8,7 +8,6 @@ the CUDA 11 libraries that requirements.txt installs as PyPI wheels (nvidia-*-cu
 no system CUDA toolkit is needed: libmxnet.so then finds them already loaded.
 """
 import ctypes
-import glob
 import importlib.metadata
 import os
 import sys

@@ -9,7 +9,6 @@ exactly as the generator ran while it learned. The moving averages BatchNorm kee
 used: they trail the weights, and the samples they give scored a little worse here (see the
 README). The generator's own state is never touched: the Sampler has its own executor.
 """
-import argparse
 import math
 import os
 import sys

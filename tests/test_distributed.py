@@ -7,7 +7,6 @@ import sys
 
 import mxnet as mx
 import numpy as np
-import pytest
 
 import dcgan_mnist as app
 from helpers import DIST_BATCH, REPO, worker_batches
