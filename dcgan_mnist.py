@@ -13,6 +13,7 @@ showing it live when it can. A run's folder holds:
     fixed/iter0000050.png ...   the fixed-noise grids alone, comparable from one to the next
     progress.png                the fixed-noise samples over the whole run, one row a snapshot
     metrics.csv, curves.png     every iteration's losses and D's outputs, and their plot
+    scores.csv                  the scores taken with --score-every (see score.py)
     checkpoints/iter-NNNNNNN/   everything needed to resume (see checkpoint.py)
 """
 import math
