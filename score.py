@@ -398,14 +398,14 @@ def main(argv=None):
         sampler, found = sampler_from_checkpoint(args.checkpoint, ctx)
         state = checkpoint.load_state(found)
         classifier, accuracy = load_or_train_classifier(args.classifier, args.data_dir, ctx)
-        (train_x, _), (test_x, _) = load_round_tripped(args.data_dir)
+        (train_images, _), (test_images, _) = mnist.load_mnist_sets(args.data_dir)
     except (checkpoint.CheckpointError, mnist.MnistDataError, mxnet_setup.ContextError) as e:
         sys.exit('error: %s' % e)
-    if args.num > len(test_x):
+    if args.num > len(test_images):
         sys.exit('error: --num %d is more than the %d test digits the scores compare with'
-                 % (args.num, len(test_x)))
+                 % (args.num, len(test_images)))
     print('Classifier accuracy on the test digits: %.2f%%' % (100 * accuracy))
-    reference = Reference(classifier, test_x, args.num)
+    reference = Reference(classifier, round_trip(test_images), args.num)
 
     def score_sampler(s):
         images, _ = s.sample(args.num, args.seed)
@@ -416,9 +416,10 @@ def main(argv=None):
         averaged, _ = sampler_from_checkpoint(found, ctx, averaged=True)
         columns.append(('averaged G', score_sampler(averaged)))
     if not args.no_baselines:
-        picks = np.random.RandomState(args.seed).choice(len(train_x), args.num, replace=False)
+        picks = np.random.RandomState(args.seed).choice(len(train_images), args.num,
+                                                        replace=False)
         columns.append(('real digits (floor)',
-                        score_inputs(classifier, train_x[picks], reference)))
+                        score_inputs(classifier, round_trip(train_images[picks]), reference)))
         untrained = Sampler(ctx, state['batch_size'], state['noise_dim'])
         untrained.set_params(*untrained_generator_params(state['batch_size'],
                                                          state['noise_dim'], args.seed, ctx))
