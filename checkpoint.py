@@ -80,8 +80,12 @@ def restore_optimizer(module, folder, name):
     states = {}
     for index, (kind, count) in saved['layout'].items():
         parts = tuple(arrays['%d.%d' % (index, position)] for position in range(count))
-        states[index] = {'tuple': parts, 'list': list(parts), 'NoneType': None}.get(
-            kind, parts[0] if parts else None)
+        if kind in ('tuple', 'list'):
+            states[index] = parts        # Adam: (mean, variance)
+        elif kind == 'NoneType':
+            states[index] = None         # an optimizer without state, such as plain SGD
+        else:
+            states[index] = parts[0]     # a single array, such as SGD's momentum
     updater = module._updater
     updater.states, updater.optimizer = states, saved['optimizer']
     updater.states_synced = dict.fromkeys(states, False)  # moved to the device on first use
@@ -124,7 +128,7 @@ def save_checkpoint(run_dir, modules, state, fixed_noise, keep=None, average=Non
         mx.nd.save(os.path.join(partial, AVERAGE),
                    {'arg:' + name: array for name, array in average.items()})
     _write(os.path.join(partial, STATE),
-                  json.dumps(dict(state, format=FORMAT), indent=2, sort_keys=True).encode())
+           json.dumps(dict(state, format=FORMAT), indent=2, sort_keys=True).encode())
     mx.nd.waitall()
     for name in os.listdir(partial):  # on disk, not only in the page cache, before the rename
         with open(os.path.join(partial, name), 'rb') as f:
