@@ -534,12 +534,10 @@ class Trainer:
 
     def report(self, epoch, iteration, result, real):
         """The status line, the figure, the fixed-noise grid and the curves."""
-        rate = self.progress.rate(self.done)
         self.progress.clear()
         print(status_line(epoch, iteration, self.iterations_per_epoch, result,
-                          1 / rate if rate else 0.0,
-                          metrics.format_duration((self.total - self.done) / rate if rate
-                                                  else 0)), flush=True)
+                          self.progress.seconds_per_iteration(self.done),
+                          self.progress.time_left(self.done)), flush=True)
         samples = [self.sample_fixed_noise(arg_params, aux_params)
                    for _, arg_params, aux_params in self.generators()]
         fixed = samples[0]
@@ -609,11 +607,11 @@ class Trainer:
             keep=self.args.keep_checkpoints, average=self.average and self.average.params)
 
     def finish(self):
-        """The end-of-run pictures: the curves and the fixed-noise progress strip."""
+        """The end-of-run picture: the fixed-noise progress strip. (The curves are already
+        current: the last iteration always reports.)"""
         if not self.chief:
             return
         self.progress.clear()
-        metrics.plot_curves(self.log.path, self.path('curves.png'))
         visualize.save_progress_strip(self.path('fixed'), self.path('progress.png'),
                                       PROGRESS_SNAPSHOTS, PROGRESS_SAMPLES)
 

@@ -131,11 +131,18 @@ class Progress:
         elapsed = time.perf_counter() - self.started_at
         return (done - self.started_done) / elapsed if elapsed > 0 else 0.0
 
-    def describe(self, done):
+    def seconds_per_iteration(self, done):
         rate = self.rate(done)
-        left = (self.total - done) / rate if rate > 0 else 0
-        return '%d/%d  %.1f img/s  %s left' % (done, self.total, rate * self.batch_size,
-                                               format_duration(left))
+        return 1 / rate if rate > 0 else 0.0
+
+    def time_left(self, done):
+        """The time the remaining iterations take at the rate so far, as H:MM:SS."""
+        return format_duration((self.total - done) * self.seconds_per_iteration(done))
+
+    def describe(self, done):
+        return '%d/%d  %.1f img/s  %s left' % (done, self.total,
+                                               self.rate(done) * self.batch_size,
+                                               self.time_left(done))
 
     def update(self, done):
         if self.enabled:

@@ -291,6 +291,9 @@ class FakeTerminal(io.StringIO):
 def test_progress_line_redraws_on_a_terminal_only():
     terminal = FakeTerminal()
     progress = metrics.Progress(total=100, batch_size=64, stream=terminal)
+    progress.started_at -= 5.0  # 10 iterations in 5 s: 0.5 s each, 45 s for the other 90
+    assert progress.seconds_per_iteration(10) == pytest.approx(0.5, rel=0.01)
+    assert progress.time_left(10) == '0:00:45'
     progress.update(10)
     progress.clear()
     assert terminal.getvalue().startswith('\r\033[K10/100  ')
