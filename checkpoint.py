@@ -28,6 +28,9 @@ FIXED_NOISE = 'fixed_noise.npy'
 AVERAGE = 'generator_average.params'
 NETWORKS = ('generator', 'discriminator')
 FORMAT = 1
+# What every state.json holds (the training code writes them; see dcgan_mnist.Trainer.save).
+STATE_KEYS = ('global_iteration', 'iterations_per_epoch', 'num_images', 'devices', 'workers',
+              'batch_size', 'noise_dim', 'lr', 'beta1', 'init_sigma', 'seed', 'average_decay')
 _NAME = re.compile(r'^iter-(\d{7,})$')
 
 
@@ -179,9 +182,13 @@ def load_state(checkpoint):
             state = json.load(f)
     except (OSError, ValueError) as e:
         raise CheckpointError('%s cannot be read (%s)' % (path, e)) from None
-    if state.get('format') != FORMAT:
+    if not isinstance(state, dict) or state.get('format') != FORMAT:
         raise CheckpointError('%s is of format %r; this program reads format %d'
-                              % (path, state.get('format'), FORMAT))
+                              % (path, isinstance(state, dict) and state.get('format'), FORMAT))
+    required = STATE_KEYS + (('average_updates',) if state.get('average_decay') else ())
+    missing = [key for key in required if key not in state]
+    if missing:
+        raise CheckpointError('%s is incomplete: it lacks %s' % (path, ', '.join(missing)))
     return state
 
 

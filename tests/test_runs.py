@@ -391,3 +391,20 @@ def test_sample_averaged_from_a_run_without_it(straight_run, tmp_path):
     assert result.returncode == 1
     assert result.stderr.strip().endswith('has no averaged generator (train with '
                                           '--average-generator)')
+
+
+def test_resume_from_an_incomplete_state_file(straight_run, tmp_path):
+    copy = tmp_path / 'run' / 'checkpoints' / 'iter-0000014'
+    copy.mkdir(parents=True)
+    source = checkpoint.checkpoint_dir(straight_run, TWO_EPOCHS)
+    for name in os.listdir(source):
+        if name != 'state.json':
+            os.symlink(os.path.join(source, name), copy / name)
+    with open(os.path.join(source, 'state.json')) as f:
+        state = json.load(f)
+    del state['devices']
+    (copy / 'state.json').write_text(json.dumps(state))
+    result = run_program('--resume', str(tmp_path / 'run'))
+    assert result.returncode == 1
+    assert result.stderr.strip() == ('error: %s is incomplete: it lacks devices'
+                                     % (copy / 'state.json'))
