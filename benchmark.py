@@ -20,9 +20,10 @@ import sys
 import tempfile
 import time
 
+import mxnet_setup  # first: refuses unsupported Pythons, sets thread defaults, mends numpy
+
 import numpy as np
 
-import mxnet_setup  # sets the OpenMP thread default; must run before MXNet loads
 import mxnet as mx
 
 import dcgan_mnist as app

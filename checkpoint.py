@@ -1,21 +1,32 @@
-"""Checkpoints: everything a run needs to continue exactly where it stopped.
+"""Checkpoints: everything a run needs to continue exactly where it stopped, as data only.
 
 A checkpoint is a folder `RUN/checkpoints/iter-NNNNNNN` (NNNNNNN: iterations done) holding
 
-    generator.params, discriminator.params   weights and BatchNorm moving statistics
-    generator.states, discriminator.states   Adam's moments
-    generator.optimizer, discriminator...    the optimizers, with Adam's per-weight step counts
-    fixed_noise.npy                          the run's fixed noise batch
-    state.json                               counters, seeds and the run's settings
-    generator_average.params                 the averaged generator's weights (when kept)
+    generator.params, discriminator.params      weights and BatchNorm moving statistics
+    generator.states, discriminator.states      Adam's moments (MXNet array files)
+    generator.optimizer.json, discriminator...  Adam's settings and per-weight step counts
+    fixed_noise.npy                             the run's fixed noise batch
+    generator_average.params                    the averaged generator's weights (when kept)
+    state.json                                  counters, seeds, the run's settings, and the
+                                                SHA-256 of every other file and of itself
 
-It is written as `iter-NNNNNNN.partial` and renamed only when every file is complete and on
-disk, so the newest complete checkpoint is never a broken one; `.partial` folders are
-ignored (and replaced by the next save).
+What it guarantees:
+- Loading runs no code. Every file is an MXNet array file, a numpy array read with
+  allow_pickle=False, or JSON; nothing is unpickled. The optimizer is rebuilt from the run's
+  settings and the saved step counts, and must match the settings it was saved with.
+- Atomic: it is written as `iter-NNNNNNN.partial`, flushed to disk, and renamed only when
+  complete. A save cut short (full disk, write error, a kill) leaves the earlier checkpoints
+  as they were; a failed save removes its `.partial` folder, a killed one leaves it to be
+  replaced by the next save, and neither is ever loaded.
+- Verified: every load checks the SHA-256 sums and refuses a damaged checkpoint, naming the
+  file; it never falls back to another checkpoint on its own.
+What it does not: protect against a checkpoint made on purpose to pass these checks (the sums
+find damage, they are no signature), or keep more than the newest --keep-checkpoints.
 """
+import errno
+import hashlib
 import json
 import os
-import pickle
 import re
 import shutil
 
@@ -27,77 +38,120 @@ STATE = 'state.json'
 FIXED_NOISE = 'fixed_noise.npy'
 AVERAGE = 'generator_average.params'
 NETWORKS = ('generator', 'discriminator')
-FORMAT = 1
+FORMAT = 2  # 1 stored the optimizers as pickles: refused (see load_state)
+PARTIAL = '.partial'
+# Old checkpoints are renamed so before they are deleted: a kill halfway through a deletion
+# never leaves a folder that looks like a checkpoint but lacks files.
+DELETING = '.deleting'
 # What every state.json holds (the training code writes them; see dcgan_mnist.Trainer.save).
 STATE_KEYS = ('global_iteration', 'iterations_per_epoch', 'num_images', 'devices', 'workers',
-              'batch_size', 'noise_dim', 'lr', 'beta1', 'init_sigma', 'seed', 'average_decay')
+              'batch_size', 'noise_dim', 'lr', 'beta1', 'init_sigma', 'seed', 'average_decay',
+              'files')
+# The optimizer settings a checkpoint records and a resumed run must have again.
+OPTIMIZER_SETTINGS = ('lr', 'beta1', 'beta2', 'epsilon', 'wd', 'rescale_grad',
+                      'clip_gradient', 'begin_num_update')
 _NAME = re.compile(r'^iter-(\d{7,})$')
 
 
 class CheckpointError(Exception):
-    """A checkpoint is missing, incomplete or does not fit; the message says which and why."""
+    """A checkpoint is missing, incomplete, damaged or does not fit; the message says which."""
+
+
+class SaveError(CheckpointError):
+    """Writing a checkpoint failed; its partial folder is gone, earlier checkpoints are intact."""
 
 
 def checkpoint_dir(run_dir, global_iteration):
     return os.path.join(run_dir, CHECKPOINTS, 'iter-%07d' % global_iteration)
 
 
-# ============================== saving ==============================
+def sha256_of(path):
+    digest = hashlib.sha256()
+    with open(path, 'rb') as f:
+        for block in iter(lambda: f.read(1 << 20), b''):
+            digest.update(block)
+    return digest.hexdigest()
 
-def save_optimizer(module, folder, name):
-    """Write the module's optimizer: its state arrays to NAME.states (an MXNet array file) and
-    the optimizer itself, with Adam's per-weight step counts, to NAME.optimizer (a pickle).
 
-    `Module.save_optimizer_states` leaves the optimizer out, and with it the step counts that
-    set Adam's bias correction: a run resumed from that would not continue exactly. Pickling
-    the states themselves, as MXNet's updater does, holds a second copy of them in memory.
-    """
+def state_digest(state):
+    """The SHA-256 of state.json's content without its own sum (canonical JSON)."""
+    content = {key: value for key, value in state.items() if key != 'state_sha256'}
+    return hashlib.sha256(json.dumps(content, sort_keys=True).encode()).hexdigest()
+
+
+# ============================== the optimizer, as data ==============================
+
+def optimizer_record(module):
+    """What a Module's updater holds besides Adam's moments, as JSON-ready data: the
+    optimizer's class and settings, its update counter, the step count of every weight on
+    every device (they set Adam's bias correction), and the shape of each state."""
     if module._update_on_kvstore:
         raise CheckpointError('saving optimizer states held in a kvstore is not supported')
     updater = module._updater
-    arrays, layout = {}, {}
-    for index, state in updater.states.items():
-        parts = tuple(state) if isinstance(state, (tuple, list)) else \
-            (() if state is None else (state,))
-        layout[index] = (type(state).__name__, len(parts))
-        for position, array in enumerate(parts):
-            arrays['%d.%d' % (index, position)] = array
-    mx.nd.save(os.path.join(folder, name + '.states'), arrays)
-    _write(os.path.join(folder, name + '.optimizer'),
-           pickle.dumps({'optimizer': updater.optimizer, 'layout': layout}))
+    optimizer = updater.optimizer
+    counts = {str(device): sorted(per_device.items())
+              for device, per_device in optimizer._all_index_update_counts.items()}
+    layout = []
+    for index, state in sorted(updater.states.items()):
+        parts = _state_parts(state)
+        kind = 'none' if state is None else 'tuple' if isinstance(state, (tuple, list)) \
+            else 'array'
+        layout.append([index, kind, len(parts)])
+    return {'class': type(optimizer).__name__,
+            'settings': {name: getattr(optimizer, name) for name in OPTIMIZER_SETTINGS},
+            'num_update': optimizer.num_update, 'update_counts': counts, 'layout': layout}
+
+
+def _state_parts(state):
+    if state is None:
+        return ()
+    return tuple(state) if isinstance(state, (tuple, list)) else (state,)
+
+
+def _state_arrays(module):
+    """Adam's moments as {'INDEX.PART': NDArray}, for an MXNet array file."""
+    return {'%d.%d' % (index, position): array
+            for index, state in module._updater.states.items()
+            for position, array in enumerate(_state_parts(state))}
 
 
 def restore_optimizer(module, folder, name):
-    """Load what `save_optimizer` wrote into the module's updater."""
-    states_path = os.path.join(folder, name + '.states')
-    optimizer_path = os.path.join(folder, name + '.optimizer')
-    try:
-        arrays = mx.nd.load(states_path)
-        with open(optimizer_path, 'rb') as f:
-            saved = pickle.load(f)
-    except (mx.base.MXNetError, OSError, EOFError, ValueError, TypeError, AttributeError,
-            pickle.UnpicklingError) as e:
-        reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise CheckpointError('%s or %s cannot be read (%s)'
-                              % (states_path, optimizer_path, reason[:200])) from None
-    states = {}
-    for index, (kind, count) in saved['layout'].items():
-        parts = tuple(arrays['%d.%d' % (index, position)] for position in range(count))
-        if kind in ('tuple', 'list'):
-            states[index] = parts        # Adam: (mean, variance)
-        elif kind == 'NoneType':
-            states[index] = None         # an optimizer without state, such as plain SGD
-        else:
-            states[index] = parts[0]     # a single array, such as SGD's momentum
+    """Put a checkpoint's optimizer state into `module`'s freshly made optimizer (init_optimizer
+    with the run's settings), refusing one saved with other settings."""
+    record_path = os.path.join(folder, name + '.optimizer.json')
+    record = _read_json(record_path)
     updater = module._updater
-    updater.states, updater.optimizer = states, saved['optimizer']
+    optimizer = updater.optimizer
+    try:
+        saved_settings, layout = record['settings'], record['layout']
+        if record['class'] != type(optimizer).__name__:
+            raise CheckpointError('%s is for a %s optimizer, this run uses %s'
+                                  % (record_path, record['class'], type(optimizer).__name__))
+        for setting in OPTIMIZER_SETTINGS:
+            if saved_settings[setting] != getattr(optimizer, setting):
+                raise CheckpointError('%s has %s %r, this run\'s optimizer %r'
+                                      % (record_path, setting, saved_settings[setting],
+                                         getattr(optimizer, setting)))
+        arrays = load_arrays(os.path.join(folder, name + '.states'))
+        states = {}
+        for index, kind, count in layout:
+            parts = tuple(arrays['%d.%d' % (index, position)] for position in range(count))
+            states[index] = {'none': None, 'array': parts[0] if parts else None}.get(kind, parts)
+        counts = {int(device): {index: count for index, count in pairs}
+                  for device, pairs in record['update_counts'].items()}
+        num_update = int(record['num_update'])
+    except (KeyError, TypeError, ValueError, IndexError) as e:
+        raise CheckpointError('%s does not describe this optimizer (%s: %s)'
+                              % (record_path, type(e).__name__, e)) from None
+    optimizer._all_index_update_counts = counts or {0: {}}
+    optimizer._index_update_count = optimizer._all_index_update_counts[
+        min(optimizer._all_index_update_counts)]
+    optimizer.num_update = num_update
+    updater.states = states
     updater.states_synced = dict.fromkeys(states, False)  # moved to the device on first use
 
 
-def _write(path, data):
-    with open(path, 'wb') as f:
-        f.write(data)
-
+# ============================== saving ==============================
 
 def _fsync_dir(path):
     fd = os.open(path, os.O_RDONLY)
@@ -107,48 +161,113 @@ def _fsync_dir(path):
         os.close(fd)
 
 
+def _disk_full(folder):
+    try:
+        return shutil.disk_usage(folder).free < (1 << 20)
+    except OSError:
+        return False
+
+
+def _save_arrays(path, arrays):
+    """mx.nd.save, with its failure told as an OSError: MXNet's own message ('FileStream.Write
+    incomplete') does not say that the disk is full."""
+    try:
+        mx.nd.save(path, arrays)
+    except mx.base.MXNetError:
+        if _disk_full(os.path.dirname(path)):
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), path) from None
+        raise OSError(errno.EIO, 'MXNet could not write it', path) from None
+
+
+def _write_bytes(path, data):
+    with open(path, 'wb') as f:
+        f.write(data)
+
+
+def _write_files(folder, modules, state, fixed_noise, average):
+    """Every file of a checkpoint into `folder`, state.json last; returns state.json's dict."""
+    records = {}
+    for name, module in modules.items():
+        arg_params, aux_params = module.get_params()
+        _save_arrays(os.path.join(folder, name + '.params'),
+                     dict([('arg:' + key, value) for key, value in arg_params.items()] +
+                          [('aux:' + key, value) for key, value in aux_params.items()]))
+        _save_arrays(os.path.join(folder, name + '.states'), _state_arrays(module))
+        records[name] = optimizer_record(module)
+    for name, record in records.items():
+        _write_bytes(os.path.join(folder, name + '.optimizer.json'),
+                     json.dumps(record, indent=1, sort_keys=True).encode())
+    with open(os.path.join(folder, FIXED_NOISE), 'wb') as f:
+        np.save(f, np.ascontiguousarray(fixed_noise), allow_pickle=False)
+    if average is not None:
+        _save_arrays(os.path.join(folder, AVERAGE),
+                     {'arg:' + name: array for name, array in average.items()})
+    mx.nd.waitall()
+    files = {}
+    for name in sorted(os.listdir(folder)):  # on disk, not only in the page cache
+        path = os.path.join(folder, name)
+        with open(path, 'rb') as f:
+            os.fsync(f.fileno())
+        files[name] = sha256_of(path)
+    state = dict(state, format=FORMAT, files=files)
+    state['state_sha256'] = state_digest(state)
+    _write_bytes(os.path.join(folder, STATE),
+                 json.dumps(state, indent=2, sort_keys=True).encode())
+    with open(os.path.join(folder, STATE), 'rb') as f:
+        os.fsync(f.fileno())
+    _fsync_dir(folder)
+    return state
+
+
 def save_checkpoint(run_dir, modules, state, fixed_noise, keep=None, average=None):
     """Write a checkpoint of `modules` ({'generator': .., 'discriminator': ..}) and `state`,
     and of `average` ({name: NDArray}, the averaged generator) when given.
 
     `state['global_iteration']` names it. Returns its path. With `keep`, only the newest
-    `keep` checkpoints of the run remain afterwards.
+    `keep` checkpoints of the run remain afterwards. A write that fails raises SaveError after
+    removing what it wrote; the checkpoints already there stay as they were.
     """
     final = checkpoint_dir(run_dir, state['global_iteration'])
     if os.path.isdir(final):
-        return final  # this very state is saved already (e.g. at an epoch end that is the end)
-    partial = final + '.partial'
-    shutil.rmtree(partial, ignore_errors=True)
-    os.makedirs(partial)
+        if _intact(final):
+            return final  # this very state is saved already (e.g. an epoch end that is the end)
+        os.replace(final, _free_name(final + '.damaged'))  # kept for the user, never loaded
+    partial = final + PARTIAL
     # Let the engine finish the last step first: parameters read while it still runs were
-    # seen to be stale, and save_params may return before the file is written.
+    # seen to be stale.
     mx.nd.waitall()
-    for name, module in modules.items():
-        module.save_params(os.path.join(partial, name + '.params'))
-        save_optimizer(module, partial, name)
-    np.save(os.path.join(partial, FIXED_NOISE), fixed_noise)
-    if average is not None:
-        mx.nd.save(os.path.join(partial, AVERAGE),
-                   {'arg:' + name: array for name, array in average.items()})
-    _write(os.path.join(partial, STATE),
-           json.dumps(dict(state, format=FORMAT), indent=2, sort_keys=True).encode())
-    mx.nd.waitall()
-    for name in os.listdir(partial):  # on disk, not only in the page cache, before the rename
-        with open(os.path.join(partial, name), 'rb') as f:
-            os.fsync(f.fileno())
-    _fsync_dir(partial)
-    os.rename(partial, final)
-    _fsync_dir(os.path.dirname(final))
+    try:
+        shutil.rmtree(partial, ignore_errors=True)  # left by a killed save
+        os.makedirs(partial)
+        _write_files(partial, modules, state, fixed_noise, average)
+        os.rename(partial, final)
+        _fsync_dir(os.path.dirname(final))
+    except OSError as e:
+        shutil.rmtree(partial, ignore_errors=True)
+        raise SaveError('saving checkpoint %s failed: %s (%s)'
+                        % (final, e.strerror or e, e.filename or final)) from None
     if keep:
         for old in list_checkpoints(run_dir)[:-keep]:
-            shutil.rmtree(old)
+            os.rename(old, _free_name(old + DELETING))
+    root = os.path.dirname(final)
+    for name in os.listdir(root):  # these, and whatever a killed save or deletion left
+        if DELETING in name or name.endswith(PARTIAL):
+            shutil.rmtree(os.path.join(root, name), ignore_errors=True)
     return final
 
 
-# ============================== finding and loading ==============================
+def _free_name(path):
+    candidate, number = path, 1
+    while os.path.exists(candidate):
+        number += 1
+        candidate = '%s-%d' % (path, number)
+    return candidate
+
+
+# ============================== finding, verifying, loading ==============================
 
 def list_checkpoints(run_dir):
-    """The run's complete checkpoints, oldest first."""
+    """The run's complete checkpoints (a state.json written), oldest first."""
     root = os.path.join(run_dir, CHECKPOINTS)
     if not os.path.isdir(root):
         return []
@@ -174,44 +293,109 @@ def find_checkpoint(path):
     return checkpoints[-1]
 
 
-def load_state(checkpoint):
-    """The checkpoint's state.json as a dict."""
-    path = os.path.join(checkpoint, STATE)
+def _read_json(path):
     try:
-        with open(path) as f:
-            state = json.load(f)
+        with open(path, 'rb') as f:
+            return json.loads(f.read().decode('utf-8'))
     except (OSError, ValueError) as e:
         raise CheckpointError('%s cannot be read (%s)' % (path, e)) from None
-    if not isinstance(state, dict) or state.get('format') != FORMAT:
+
+
+def load_state(checkpoint):
+    """The checkpoint's state.json as a dict, checked against its own SHA-256."""
+    path = os.path.join(checkpoint, STATE)
+    state = _read_json(path)
+    version = state.get('format') if isinstance(state, dict) else None
+    if version == 1:
+        raise CheckpointError(
+            '%s is a checkpoint of the old format 1, whose optimizer files are pickles that '
+            'could run code when loaded; this program loads no pickles (its weights are in '
+            'the .params files, readable with mx.nd.load)' % checkpoint)
+    if version != FORMAT:
         raise CheckpointError('%s is of format %r; this program reads format %d'
-                              % (path, isinstance(state, dict) and state.get('format'), FORMAT))
-    required = STATE_KEYS + (('average_updates',) if state.get('average_decay') else ())
-    missing = [key for key in required if key not in state]
+                              % (path, version, FORMAT))
+    if state.get('state_sha256') != state_digest(state):
+        raise CheckpointError('%s is damaged: its content does not match its SHA-256' % path)
+    missing = [key for key in STATE_KEYS + (('average_updates',) if state.get('average_decay')
+                                            else ()) if key not in state]
     if missing:
         raise CheckpointError('%s is incomplete: it lacks %s' % (path, ', '.join(missing)))
     return state
 
 
+def verify_files(checkpoint, state):
+    """Raise a CheckpointError naming the first file whose SHA-256 is not the recorded one."""
+    for name, expected in sorted(state['files'].items()):
+        path = os.path.join(checkpoint, name)
+        try:
+            actual = sha256_of(path)
+        except OSError as e:
+            raise CheckpointError('%s is missing or unreadable (%s)'
+                                  % (path, e.strerror)) from None
+        if actual != expected:
+            raise CheckpointError('%s is damaged: its SHA-256 is not the one state.json '
+                                  'recorded' % path)
+
+
+def _intact(checkpoint):
+    try:
+        verify_files(checkpoint, load_state(checkpoint))
+        return True
+    except CheckpointError:
+        return False
+
+
+def open_checkpoint(path, how_to_use):
+    """(folder, state) of the checkpoint at `path` (or the newest of the run at `path`), every
+    file verified. A damaged one is refused; when `path` is a run, the message names the
+    newest intact checkpoint before it, and how to use it (`how_to_use % folder`)."""
+    found = find_checkpoint(path)
+    try:
+        state = load_state(found)
+        verify_files(found, state)
+        return found, state
+    except CheckpointError as damage:
+        if found == path:
+            raise
+        older = [c for c in reversed(list_checkpoints(path)) if c != found and _intact(c)]
+        advice = ('the newest intact checkpoint is %s: %s' % (older[0], how_to_use % older[0])
+                  if older else 'no older checkpoint of %s is intact' % path)
+        raise CheckpointError('%s; %s' % (damage, advice)) from None
+
+
+def load_arrays(path):
+    """An MXNet array file (no code runs: a binary format of shapes and numbers) as a dict."""
+    try:
+        saved = mx.nd.load(path)
+    except mx.base.MXNetError as e:
+        raise CheckpointError('%s is missing or not an MXNet parameter file (%s)'
+                              % (path, mxnet_reason(e))) from None
+    if not isinstance(saved, dict):
+        raise CheckpointError('%s holds no named parameters' % path)
+    return saved
+
+
+def mxnet_reason(error):
+    """The line of an MXNetError that says what went wrong (its text starts with a C++
+    traceback header)."""
+    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+    said = [line for line in lines if line.startswith('MXNetError:')]
+    reason = said[-1][len('MXNetError:'):].strip() if said else (lines[-1] if lines else '')
+    return reason[:200] or 'unreadable'
+
+
 def load_fixed_noise(checkpoint):
     path = os.path.join(checkpoint, FIXED_NOISE)
     try:
-        return np.load(path)
+        return np.load(path, allow_pickle=False)
     except (OSError, ValueError) as e:
         raise CheckpointError('%s cannot be read (%s)' % (path, e)) from None
 
 
 def load_params(path):
     """A .params file as (arg_params, aux_params) dicts of NDArrays."""
-    try:
-        saved = mx.nd.load(path)
-    except mx.base.MXNetError as e:
-        reason = str(e).strip().splitlines()[0] if str(e).strip() else 'unreadable'
-        raise CheckpointError('%s is missing or not an MXNet parameter file (%s)'
-                              % (path, reason[:200])) from None
-    if not isinstance(saved, dict):
-        raise CheckpointError('%s holds no named parameters' % path)
     arg_params, aux_params = {}, {}
-    for key, value in saved.items():
+    for key, value in load_arrays(path).items():
         kind, _, name = key.partition(':')
         {'arg': arg_params, 'aux': aux_params}.get(kind, {})[name] = value
     return arg_params, aux_params

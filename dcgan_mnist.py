@@ -16,6 +16,7 @@ showing it live when it can. A run's folder holds:
     scores.csv                  the scores taken with --score-every (see score.py)
     checkpoints/iter-NNNNNNN/   everything needed to resume (see checkpoint.py)
 """
+import functools
 import math
 import os
 import random
@@ -24,9 +25,9 @@ import sys
 import time
 from dataclasses import dataclass
 
-import numpy as np
+import mxnet_setup  # first: refuses unsupported Pythons, sets thread defaults, mends numpy
 
-import mxnet_setup  # sets the OpenMP thread default; must run before MXNet loads
+import numpy as np
 
 try:
     import mxnet as mx
@@ -37,9 +38,11 @@ import averaging
 import checkpoint
 import metrics
 import mnist
+import notebook
 import score
 import symbols
 import visualize
+import watchdog
 from cli import (OneLineArgumentParser, context_spec, gpu_list, positive_float, positive_int,
                  unit_interval)
 from rand_iter import RandIter
@@ -63,6 +66,9 @@ KEEP_CHECKPOINTS = 3
 PROGRESS_SNAPSHOTS = 10  # rows of progress.png
 PROGRESS_SAMPLES = 16    # fixed-noise samples in each row
 EXIT_INTERRUPTED = 130   # the shell's code for a program stopped by Ctrl-C
+RESUME_COMMAND = 'python dcgan_mnist.py --resume %s'
+EXIT_STALLED = 1
+STALL_TIMEOUT = 120      # seconds without an iteration before a distributed worker gives up
 SCORE_SAMPLES = 1000
 
 # Settings that define a run's training: fixed when it starts, kept when it resumes.
@@ -112,6 +118,11 @@ def parse_args(argv=None):
                      help='local: one process; dist_sync: one of several workers started by '
                           'MXNet\'s launcher (tools/launch.py), each on its own share of the '
                           'data, gradients summed by the parameter servers (default: local)')
+    run.add_argument('--stall-timeout', type=positive_float, default=STALL_TIMEOUT,
+                     metavar='SECONDS',
+                     help='with dist_sync: a worker that finishes no iteration for this long '
+                          '(or 10 times its median iteration, if longer) stops, saying '
+                          'that a peer stopped responding (default: %(default)s)')
     run.add_argument('--vis-every', type=positive_int, default=VIS_EVERY,
                      help='iterations between status lines and figures (default: %(default)s)')
     run.add_argument('--no-show', action='store_true',
@@ -213,8 +224,8 @@ def open_run(args, chief=True):
     if args.output_dir is not None:
         raise SetupError('--output-dir cannot be combined with --resume: a resumed run goes '
                          'on in its own folder')
-    found = checkpoint.find_checkpoint(args.resume)
-    settle_settings(args, checkpoint.load_state(found))
+    found, state = checkpoint.open_checkpoint(args.resume, RESUME_COMMAND % '%s')
+    settle_settings(args, state)
     args.output_dir = os.path.dirname(os.path.dirname(os.path.abspath(found)))
     return found
 
@@ -378,6 +389,18 @@ def metrics_row(done, epoch, iteration, result, seconds):
             'd_acc_fake': float(np.mean(result.d_fake < 0.5)), 'seconds': seconds}
 
 
+def figure_viewer():
+    """Where the figure is shown besides its PNG: under the running cell in a notebook, else
+    in a window when there is a display, else nowhere."""
+    return notebook.FigureInPlace() if notebook.in_kernel() else visualize.window_viewer()
+
+
+def progress_display(total, batch_size, done):
+    """The live progress line: in place under the cell in a notebook, else on the terminal."""
+    kind = notebook.NotebookProgress if notebook.in_kernel() else metrics.Progress
+    return kind(total, batch_size, done=done)
+
+
 class StopRequested:
     """Turns the first Ctrl-C (or SIGTERM) into a request to stop after the current iteration;
     a second Ctrl-C interrupts at once."""
@@ -436,8 +459,11 @@ class Trainer:
             self.restore(resumed_from)
         self.rand_iter = RandIter(args.batch_size, args.noise_dim, ctx=first_device(ctx),
                                   seed=args.seed, start=self.done, stream=self.rank)
-        self.progress = metrics.Progress(self.total, args.batch_size, done=self.done)
+        self.progress = progress_display(self.total, args.batch_size, self.done)
         self.health = metrics.HealthCheck()
+        # Started by a distributed run only; a single process never waits for anyone.
+        self.guard = watchdog.StallWatchdog(args.stall_timeout, functools.partial(
+            exit_stalled_worker, self.rank, self.workers, args.output_dir))
         self.figure = self.log = self.scorer = self.score_log = None
         if self.chief:
             self.open_outputs(first_device(ctx), resumed=resumed_from is not None)
@@ -453,7 +479,7 @@ class Trainer:
     def restore(self, found):
         """Continue from the checkpoint `found`, refusing one this setup cannot continue."""
         args = self.args
-        state = checkpoint.load_state(found)
+        state = checkpoint.load_state(found)  # its files were verified by open_run
         if state['num_images'] != self.image_iter.num_data:
             raise SetupError('the run was trained on %d images, %s holds %d'
                              % (state['num_images'], args.data_dir, self.image_iter.num_data))
@@ -474,7 +500,7 @@ class Trainer:
         args = self.args
         resume_after = self.done if resumed else None
         self.sampler = Sampler(ctx, args.batch_size, args.noise_dim)
-        self.figure = visualize.ComparisonFigure(show=not args.no_show)
+        self.figure = visualize.ComparisonFigure(None if args.no_show else figure_viewer())
         self.log = metrics.MetricsLog(self.path('metrics.csv'), resume_after=resume_after)
         if args.score_every:
             self.scorer = score.TrainingScorer(score.DEFAULT_CLASSIFIER, args.data_dir, ctx,
@@ -501,10 +527,12 @@ class Trainer:
                 if self.done == self.total:
                     break
                 if stop.requested:
-                    self.save('interrupted')
+                    with self.guard.paused():
+                        self.save('interrupted')
                     raise Interrupted
-        self.save('end')
-        self.finish()
+        with self.guard.paused():
+            self.save('end')
+            self.finish()
         return self.done - start
 
     def iterate(self, epoch, iteration):
@@ -516,8 +544,13 @@ class Trainer:
         if self.average:
             self.average.update(self.generator)
         self.done += 1
-        if not self.chief:
-            return
+        self.guard.iteration_done()
+        if self.chief:
+            with self.guard.paused():  # the other workers wait meanwhile: that is no hang
+                self.record(epoch, iteration, result, batch, started)
+
+    def record(self, epoch, iteration, result, batch, started):
+        """The writing process's part of an iteration: log, report, score, checkpoint."""
         row = metrics_row(self.done, epoch, iteration, result, time.perf_counter() - started)
         self.log.append(row)
         for warning in self.health.check(row):
@@ -618,14 +651,58 @@ class Trainer:
     def close(self):
         for log in (self.log, self.score_log):
             if log:
-                log.close()
+                try:
+                    log.close()
+                except OSError:  # the disk is full: what was flushed is there; already told
+                    pass
         if self.figure:
             self.figure.close()
 
 
 # ============================== main ==============================
 
+def describe_write_error(error):
+    if isinstance(error, OSError) and error.filename:
+        return 'writing %s failed: %s' % (error.filename, error.strerror)
+    return str(error)
+
+
+def where_to_resume(run_dir, how=None):
+    """What a run stopped by an error can continue from, in words (`how`: the way to continue,
+    by default the resume command)."""
+    saved = checkpoint.list_checkpoints(run_dir)
+    if not saved:
+        return 'no checkpoint was saved yet: start the run again'
+    return 'the newest checkpoint is %s; continue with: %s' % (
+        saved[-1], how or RESUME_COMMAND % run_dir)
+
+
+def exit_stalled_worker(rank, workers, run_dir, waited, limit):
+    """The watchdog's verdict in a distributed run: say so in one line and end the process
+    (its training thread is stuck inside MXNet, waiting for the others)."""
+    print('error: worker %d of %d: no iteration finished in %.0f s (the limit is %.0f s): '
+          'another worker or a parameter server stopped responding; %s'
+          % (rank, workers, waited, limit, where_to_resume(
+              run_dir, 'the launch command again, its workers given --resume %s' % run_dir)),
+          file=sys.stderr, flush=True)
+    os._exit(EXIT_STALLED)
+
+
 def main(argv=None):
+    """Run the program with `argv` (default: the command line). In a terminal an error ends
+    the process with its exit code (1; 2 for a bad flag; 130 after Ctrl-C). Inside a notebook
+    kernel the message is printed and the code returned instead, so the kernel lives on."""
+    if not notebook.in_kernel():
+        train(argv)
+        return 0
+    try:
+        train(argv)
+    except SystemExit as stop:
+        return notebook.exit_status(stop)
+    return 0
+
+
+def train(argv):
     args = parse_args(argv)
     try:
         kvstore = create_kvstore(args)
@@ -649,22 +726,27 @@ def main(argv=None):
     worker = ' as worker %d of %d' % (trainer.rank, trainer.workers) if kvstore else ''
     print('Training on %s%s with seed %d: %d iterations; the run goes to %s'
           % (ctx, worker, args.seed, trainer.total - trainer.done, args.output_dir), flush=True)
+    if kvstore:
+        trainer.guard.start()
     try:
         with StopRequested() as stop:
             trainer.run(stop)
     except Interrupted:
-        print('Stopped at iteration %d; checkpoint saved. Continue with: python dcgan_mnist.py '
-              '--resume %s' % (trainer.done, args.output_dir))
+        print('Stopped at iteration %d; checkpoint saved. Continue with: %s'
+              % (trainer.done, RESUME_COMMAND % args.output_dir))
         sys.exit(EXIT_INTERRUPTED)
+    except (checkpoint.SaveError, OSError) as e:  # a full disk, a write error
+        sys.exit('error: %s; %s' % (describe_write_error(e), where_to_resume(args.output_dir)))
     finally:
         trainer.close()
     print('Done: %d iterations in all. Checkpoints in %s; draw digits with: python sample.py %s'
           % (trainer.done, trainer.path(checkpoint.CHECKPOINTS), args.output_dir))
 
 
-if __name__ == '__main__':
+if __name__ == '__main__':  # also under %run in a notebook
     try:
         main()
     except KeyboardInterrupt:  # before training started, or a second Ctrl-C
         print('Interrupted.', file=sys.stderr)
-        sys.exit(EXIT_INTERRUPTED)
+        if not notebook.in_kernel():
+            sys.exit(EXIT_INTERRUPTED)

@@ -2,6 +2,7 @@
 and the warnings a person watching training would want."""
 import collections
 import csv
+import io
 import math
 import os
 import sys
@@ -45,8 +46,11 @@ class MetricsLog:
 
     def _truncate_after(self, global_iteration):
         with open(self.path, newline='') as f:
-            rows = [row for row in csv.DictReader(f)
-                    if int(row['global_iteration']) <= global_iteration]
+            text = f.read()
+        if not text.endswith('\n'):  # a row cut short (a full disk, a kill): never a real row
+            text = text[:text.rfind('\n') + 1]
+        rows = [row for row in csv.DictReader(io.StringIO(text, newline=''))
+                if int(row['global_iteration']) <= global_iteration]
         temporary = self.path + '.partial'
         with open(temporary, 'w', newline='') as f:
             writer = csv.DictWriter(f, fieldnames=self.fields)

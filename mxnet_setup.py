@@ -1,7 +1,9 @@
-"""What must happen around `import mxnet`: thread defaults, the CUDA libraries of the GPU build,
-a clear word when MXNet cannot load, and the choice of device.
+"""What must happen around `import mxnet`: a Python that can run it, thread defaults, numpy's
+removed aliases, the CUDA libraries of the GPU build, a clear word when MXNet cannot load, and
+the choice of device.
 
-Import this module before MXNet itself: OpenMP reads its thread count once, when MXNet's
+Import this module before numpy and MXNet: on a Python that MXNet 1.9.1 cannot run it stops the
+program with one line saying which Pythons can. OpenMP reads its thread count once, when MXNet's
 native library loads, and MXNet 1.9 on its own uses a single OpenMP thread on a two-core
 machine (about twice as slow here as two threads). For the GPU build (mxnet-cu112) it loads
 the CUDA 11 libraries that requirements.txt installs as PyPI wheels (nvidia-*-cu11), so that
@@ -11,7 +13,12 @@ import ctypes
 import importlib.metadata
 import os
 import sys
+import warnings
 
+# MXNet 1.9.1, the last release, runs on these Pythons only (README, "Quick start"): it needs
+# numpy<2, which has no wheel for 3.13, and our pins (pytest 9) start at 3.10.
+OLDEST_PYTHON = (3, 10)
+NEWEST_PYTHON = (3, 12)
 CPU_REQUIREMENTS = 'requirements-cpu.txt'
 GPU_REQUIREMENTS = 'requirements.txt'
 # The CUDA libraries that mxnet-cu112's libmxnet.so links against, besides the driver's libcuda.
@@ -87,7 +94,48 @@ def preload_cuda_libraries(paths=None, load=ctypes.CDLL):
     return [relative for relative in CUDA_WHEEL_LIBRARIES if relative not in found]
 
 
+def python_support_problem(version=sys.version_info):
+    """One line saying why this Python cannot run the project and how to get one that can, or
+    None when it can."""
+    if OLDEST_PYTHON <= tuple(version[:2]) <= NEWEST_PYTHON:
+        return None
+    newest = '%d.%d' % NEWEST_PYTHON
+    return ('Python %d.%d cannot run MXNet 1.9.1, which supports Python %d.%d to %s; make an '
+            'environment with one of those (uv venv --seed --python %s, pyenv install %s, or '
+            'conda create -n dcgan python=%s), then pip install -r %s (or %s on a GPU box) in '
+            'it' % (version[0], version[1], OLDEST_PYTHON[0], OLDEST_PYTHON[1], newest, newest,
+                    newest, newest, CPU_REQUIREMENTS, GPU_REQUIREMENTS))
+
+
+def refuse_unsupported_python():
+    problem = python_support_problem()
+    if problem:
+        sys.exit('error: ' + problem)
+
+
+# numpy 1.24 removed the aliases np.bool, np.int, np.float, np.complex, np.object and np.str
+# (the builtins under other names); MXNet 1.9.1 still uses some of them at import and in its
+# operators. numpy 1.23.5 (Python < 3.12) has them; numpy 1.26.4 (Python 3.12, where 1.23.5
+# has no wheel) does not, and gets them back here. This can go when MXNet is left behind.
+REMOVED_NUMPY_ALIASES = {'bool': bool, 'int': int, 'float': float, 'complex': complex,
+                         'object': object, 'str': str}
+
+
+def restore_numpy_aliases(numpy):
+    """Give `numpy` back the removed aliases it lacks (never replacing its own); returns the
+    names restored."""
+    with warnings.catch_warnings():  # numpy 1.20-1.26 warn when they are looked up
+        warnings.simplefilter('ignore')
+        missing = [name for name in REMOVED_NUMPY_ALIASES if not hasattr(numpy, name)]
+    for name in missing:
+        setattr(numpy, name, REMOVED_NUMPY_ALIASES[name])
+    return missing
+
+
+refuse_unsupported_python()
 set_thread_defaults()
+import numpy  # noqa: E402  (after the thread defaults: its BLAS reads them as it loads)
+restore_numpy_aliases(numpy)
 if gpu_build_installed():
     preload_cuda_libraries()
 

@@ -13,9 +13,9 @@ import math
 import os
 import sys
 
-import numpy as np
+import mxnet_setup  # first: refuses unsupported Pythons, sets thread defaults, mends numpy
 
-import mxnet_setup  # sets the OpenMP thread default; must run before MXNet loads
+import numpy as np
 
 try:
     import mxnet as mx
@@ -63,11 +63,11 @@ class Sampler:
         return np.concatenate(images)[:count], noise[:count]
 
 
-def sampler_from_checkpoint(path, ctx, averaged=False):
+def sampler_from_checkpoint(path, ctx, averaged=False, how_to_use='python sample.py %s'):
     """A Sampler loaded with the generator of the checkpoint at `path` (or a run's newest),
-    or with its averaged weights (see averaging.py) when `averaged`."""
-    found = checkpoint.find_checkpoint(path)
-    state = checkpoint.load_state(found)
+    or with its averaged weights (see averaging.py) when `averaged`. A damaged checkpoint is
+    refused with a pointer to an intact one (`how_to_use % folder`: the command for it)."""
+    found, state = checkpoint.open_checkpoint(path, how_to_use)
     params_path = os.path.join(found, 'generator.params')
     arg_params, aux_params = checkpoint.load_params(params_path)
     if averaged:

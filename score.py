@@ -33,9 +33,9 @@ import os
 import sys
 import time
 
-import numpy as np
+import mxnet_setup  # first: refuses unsupported Pythons, sets thread defaults, mends numpy
 
-import mxnet_setup  # sets the OpenMP thread default; must run before MXNet loads
+import numpy as np
 
 try:
     import mxnet as mx
@@ -395,8 +395,12 @@ def main(argv=None):
     args = parse_args(argv)
     try:
         ctx, _ = mxnet_setup.choose_context(mx, args.context)
-        sampler, found = sampler_from_checkpoint(args.checkpoint, ctx)
+        sampler, found = sampler_from_checkpoint(args.checkpoint, ctx,
+                                                 how_to_use='python score.py %s')
         state = checkpoint.load_state(found)
+        averaged = None
+        if os.path.exists(os.path.join(found, checkpoint.AVERAGE)):
+            averaged, _ = sampler_from_checkpoint(found, ctx, averaged=True)
         classifier, accuracy = load_or_train_classifier(args.classifier, args.data_dir, ctx)
         (train_images, _), (test_images, _) = mnist.load_mnist_sets(args.data_dir)
     except (checkpoint.CheckpointError, mnist.MnistDataError, mxnet_setup.ContextError) as e:
@@ -412,8 +416,7 @@ def main(argv=None):
         return score_inputs(classifier, classifier_input(images), reference)
 
     columns = [('iteration %d' % state['global_iteration'], score_sampler(sampler))]
-    if os.path.exists(os.path.join(found, checkpoint.AVERAGE)):
-        averaged, _ = sampler_from_checkpoint(found, ctx, averaged=True)
+    if averaged:
         columns.append(('averaged G', score_sampler(averaged)))
     if not args.no_baselines:
         picks = np.random.RandomState(args.seed).choice(len(train_images), args.num,

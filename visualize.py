@@ -1,8 +1,9 @@
 """Pictures of training: image grids and the tutorial's "From generator" / "From MNIST" figure.
 
 Figures are always saved as PNG files. When a display is available they are also shown in
-one live window that is refreshed without blocking training; on a headless machine the
-non-interactive Agg backend is chosen before pyplot loads, so nothing blocks or fails.
+one live window that is refreshed without blocking training (in a Jupyter notebook, under the
+cell instead: notebook.py); on a headless machine the non-interactive Agg backend is chosen
+before pyplot loads, so nothing blocks or fails.
 """
 import math
 import os
@@ -108,12 +109,12 @@ class ComparisonFigure:
     """The tutorial's side-by-side view, "From generator" beside "From MNIST" (and any other
     batches), kept in one figure.
 
-    `update()` redraws it, saves it as a PNG and, when `show` is true and a window can be
-    opened, refreshes the window without blocking.
+    `update()` redraws it, saves it as a PNG and hands it to `viewer(figure, path)` when one is
+    given: `window_viewer()` for a window, notebook.FigureInPlace for a notebook cell.
     """
 
-    def __init__(self, show=False):
-        self.show = show and interactive_backend()
+    def __init__(self, viewer=None):
+        self.viewer = viewer
         self.fig = plt.figure()
 
     def update(self, panels, title, path):
@@ -128,12 +129,23 @@ class ComparisonFigure:
         self.fig.suptitle(title)
         self.fig.tight_layout()
         save_figure(self.fig, path)
-        if self.show:
-            plt.show(block=False)
-            plt.pause(0.001)  # lets the window paint; returns at once
+        if self.viewer:
+            self.viewer(self.fig, path)
 
     def close(self):
         plt.close(self.fig)
+
+
+def window_viewer():
+    """A viewer that shows the figure in one live window, refreshed without blocking; None
+    when matplotlib's backend draws to files only (no display)."""
+    if not interactive_backend():
+        return None
+
+    def show(figure, path):
+        plt.show(block=False)
+        plt.pause(0.001)  # lets the window paint; returns at once
+    return show
 
 
 def save_progress_strip(grid_dir, path, snapshots, samples, cell_size=64):

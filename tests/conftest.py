@@ -2,12 +2,15 @@
 import os
 import sys
 
-import numpy as np
-import pytest
-
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-import mxnet_setup  # noqa: E402,F401  (thread defaults before MXNet loads, as the program does)
+# First, as in the programs: refuses an unsupported Python in one line, sets the thread
+# defaults before MXNet loads, and gives numpy back the aliases MXNet uses.
+import mxnet_setup  # noqa: E402,F401
+
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+
 from helpers import digit_like_images, write_idx  # noqa: E402
 
 

@@ -1,73 +1,64 @@
-"""Several machines, on one: MXNet's scheduler, one server and two workers on localhost."""
-import contextlib
+"""Several machines: MXNet's own launcher (through launch.py) with a scheduler, a server and
+two workers on this machine; two "hosts" in network namespaces on a veth link; a worker
+killed mid-run; a distributed run resumed from its checkpoint."""
 import os
-import socket
+import re
+import signal
 import subprocess
 import sys
+import time
+import uuid
 
 import mxnet as mx
 import numpy as np
+import pytest
 
+import checkpoint
 import dcgan_mnist as app
+import watchdog
 from helpers import DIST_BATCH, REPO, worker_batches
 
 TESTS = os.path.dirname(os.path.abspath(__file__))
+LAUNCH = [sys.executable, os.path.join(REPO, 'launch.py'), '-n', '2', '-s', '1',
+          '--launcher', 'local']
+PROGRAM = [sys.executable, os.path.join(REPO, 'dcgan_mnist.py'), '--kvstore', 'dist_sync',
+           '--seed', '3', '--batch-size', '8', '--no-show']
+TIMEOUT = 300
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(('127.0.0.1', 0))
-        return s.getsockname()[1]
+def headless_env(**extra):
+    env = {k: v for k, v in os.environ.items()
+           if k not in ('DISPLAY', 'WAYLAND_DISPLAY') and not k.startswith('DMLC_')}
+    env.update(extra)
+    return env
 
 
-@contextlib.contextmanager
-def parameter_server(workers=2):
-    """A scheduler and one server on loopback; yields the environment for the workers."""
-    env = dict(os.environ, DMLC_PS_ROOT_URI='127.0.0.1', DMLC_PS_ROOT_PORT=str(free_port()),
-               DMLC_NUM_SERVER='1', DMLC_NUM_WORKER=str(workers), PS_VERBOSE='0')
-    env.pop('DISPLAY', None)
-    roles = [subprocess.Popen([sys.executable, '-c', 'import mxnet'], env=dict(env, DMLC_ROLE=role),
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-             for role in ('scheduler', 'server')]
-    try:
-        yield dict(env, DMLC_ROLE='worker')
-    finally:
-        for process in roles:
-            try:
-                process.wait(timeout=30)  # they stop once the workers are done
-            except subprocess.TimeoutExpired:
-                process.kill()
-
-
-def run_workers(command, env, workers=2):
-    processes = [subprocess.Popen(command, env=env, stdout=subprocess.PIPE,
-                                  stderr=subprocess.PIPE, text=True) for _ in range(workers)]
-    results = []
-    for process in processes:
-        try:
-            stdout, stderr = process.communicate(timeout=300)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            raise
-        results.append((process.returncode, stdout, stderr))
-    return results
+def launch(command, **extra_env):
+    """MXNet's launcher through launch.py, to its end; returns the CompletedProcess."""
+    return subprocess.run(LAUNCH + command, capture_output=True, text=True, timeout=TIMEOUT,
+                          env=headless_env(**extra_env))
 
 
 def saved(path):
     return {key: value.asnumpy() for key, value in mx.nd.load(path).items()}
 
 
-def test_two_workers_end_with_identical_parameters_equal_to_one_process(tmp_path):
-    """Both workers hold the same trainable parameters at the end, and they are those of one
-    process training on two devices, each device fed what one worker was fed. (BatchNorm's
-    moving statistics are each worker's own, as they are each device's own: only gradients
-    travel through the kvstore.)"""
-    with parameter_server() as env:
-        results = run_workers([sys.executable, os.path.join(TESTS, 'dist_worker.py'),
-                               str(tmp_path)], env)
-    for returncode, _, stderr in results:
-        assert returncode == 0, stderr
+def trainable(path):
+    return {key: value for key, value in saved(path).items() if key.startswith('arg:')}
 
+
+def assert_same_trainable(folder_a, folder_b):
+    for name in checkpoint.NETWORKS:
+        a = trainable(os.path.join(folder_a, name + '.params'))
+        b = trainable(os.path.join(folder_b, name + '.params'))
+        assert sorted(a) == sorted(b)
+        for key in a:
+            np.testing.assert_array_equal(a[key], b[key], err_msg=key)
+
+
+def one_process_on_two_devices():
+    """What the two workers of dist_worker.py must end with: one process, one device per
+    worker, each fed that worker's batches."""
     devices = [mx.cpu(0), mx.cpu(1)]
     mx.random.seed(3)
     generator = app.build_generator(devices, 2 * DIST_BATCH, 100, app.LEARNING_RATE,
@@ -79,37 +70,55 @@ def test_two_workers_end_with_identical_parameters_equal_to_one_process(tmp_path
         app.train_step(generator, discriminator, mx.nd.array(np.concatenate([real_0, real_1])),
                        mx.nd.array(np.concatenate([noise_0, noise_1])), judge)
     mx.nd.waitall()
+    return {'generator': generator.get_params()[0],
+            'discriminator': discriminator.get_params()[0]}
 
-    for name, module in (('generator', generator), ('discriminator', discriminator)):
-        worker_0 = saved(str(tmp_path / ('%s-0.params' % name)))
-        worker_1 = saved(str(tmp_path / ('%s-1.params' % name)))
-        arg_params, _ = module.get_params()
-        assert sorted(worker_0) == sorted(worker_1)
-        trainable = [key for key in worker_0 if key.startswith('arg:')]
-        assert len(trainable) == len(arg_params)
-        for key in trainable:
+
+def assert_workers_match_one_process(folder):
+    """Both workers hold the same trainable parameters, those of one process on two devices.
+    (BatchNorm's moving statistics are each worker's own, as they are each device's own.)"""
+    expected = one_process_on_two_devices()
+    for name, arg_params in expected.items():
+        worker_0 = trainable(os.path.join(folder, '%s-0.params' % name))
+        worker_1 = trainable(os.path.join(folder, '%s-1.params' % name))
+        assert sorted(worker_0) == sorted(worker_1) == sorted('arg:' + k for k in arg_params)
+        for key in worker_0:
             np.testing.assert_array_equal(worker_0[key], worker_1[key], err_msg=key)
             np.testing.assert_allclose(worker_0[key], arg_params[key[4:]].asnumpy(),
                                        rtol=1e-4, atol=1e-6, err_msg=key)
 
 
-def test_the_program_trains_as_two_workers_and_only_the_first_writes(small_mnist, tmp_path):
+# ============================== MXNet's launcher ==============================
+
+def test_the_launcher_trains_two_workers_like_one_process_on_two_devices(tmp_path):
+    result = launch([sys.executable, os.path.join(TESTS, 'dist_worker.py'), str(tmp_path)])
+    assert result.returncode == 0, result.stderr
+    assert_workers_match_one_process(str(tmp_path))
+
+
+def test_the_program_through_the_launcher_and_only_the_first_worker_writes(small_mnist,
+                                                                          tmp_path):
     out = tmp_path / 'run'
-    with parameter_server() as env:
-        results = run_workers(
-            [sys.executable, os.path.join(REPO, 'dcgan_mnist.py'), '--kvstore', 'dist_sync',
-             '--seed', '3', '--batch-size', '8', '--max-iters', '3', '--vis-every', '2',
-             '--data-dir', str(small_mnist), '--output-dir', str(out), '--no-show'], env)
-    outputs = sorted(stdout for _, stdout, _ in results)
-    for returncode, stdout, stderr in results:
-        assert returncode == 0, stderr
-        assert 'Done: 3 iterations in all.' in stdout
-    assert 'as worker 0 of 2' in outputs[0] + outputs[1]
-    assert 'as worker 1 of 2' in outputs[0] + outputs[1]
-    # 52 images: 26 a worker, 4 batches of 8 an epoch
-    assert sum('iter 2/4' in stdout for stdout in outputs) == 1  # only the chief reports
+    result = launch(PROGRAM + ['--max-iters', '3', '--vis-every', '2', '--data-dir',
+                               str(small_mnist), '--output-dir', str(out)])
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.count('Done: 3 iterations in all.') == 2
+    assert 'as worker 0 of 2' in result.stdout and 'as worker 1 of 2' in result.stdout
+    # 52 images: 26 a worker, 4 batches of 8 an epoch; only the chief reports and writes
+    assert result.stdout.count('iter 2/4') == 1
     assert os.path.isdir(out / 'checkpoints' / 'iter-0000003')
     assert 'epoch000_iter0002.png' in os.listdir(out)
+
+
+def test_the_launcher_says_in_one_line_that_a_worker_failed(tmp_path):
+    result = launch([sys.executable, '-c', 'import os, sys; sys.exit(3 if os.environ['
+                     '"DMLC_ROLE"] == "worker" else 0)'], SECRET_TOKEN='do-not-print-me')
+    assert result.returncode == 1
+    assert 'do-not-print-me' not in result.stdout + result.stderr  # no environment dump
+    assert 'Traceback' not in result.stderr
+    failures = [line for line in result.stderr.splitlines() if line.startswith('launch:')]
+    assert sorted(failures) == ['launch: worker (task 0) exited with code 3',
+                                'launch: worker (task 1) exited with code 3']
 
 
 def test_distributed_needs_a_seed_and_the_launcher(small_mnist, tmp_path):
@@ -118,9 +127,150 @@ def test_distributed_needs_a_seed_and_the_launcher(small_mnist, tmp_path):
     assert result.returncode == 1
     assert result.stderr.strip() == ('error: --kvstore dist_sync needs --seed: every worker '
                                      'must start from the same weights')
-    env = {k: v for k, v in os.environ.items() if not k.startswith('DMLC_')}
     result = subprocess.run([sys.executable, os.path.join(REPO, 'dcgan_mnist.py'), '--kvstore',
                              'dist_sync', '--seed', '1', '--data-dir', str(small_mnist)],
-                            capture_output=True, text=True, env=env, timeout=120)
+                            capture_output=True, text=True, env=headless_env(), timeout=120)
     assert result.returncode == 1
     assert 'start the workers with MXNet\'s launcher' in result.stderr
+
+
+# ============================== a worker dies ==============================
+
+def process_with_env(marker, role, task):
+    """The pid of the process whose environment holds `marker` and that role and task id."""
+    wanted = {marker, 'DMLC_ROLE=' + role, 'DMLC_TASK_ID=%d' % task}
+    for pid in filter(str.isdigit, os.listdir('/proc')):
+        try:
+            with open('/proc/%s/environ' % pid, 'rb') as f:
+                variables = set(f.read().decode(errors='replace').split('\0'))
+            with open('/proc/%s/comm' % pid) as f:
+                is_python = f.read().startswith('python')
+        except OSError:
+            continue
+        if wanted <= variables and is_python:
+            return int(pid)
+    return None
+
+
+def test_a_killed_worker_ends_the_run_and_it_resumes(small_mnist, tmp_path):
+    run, straight = str(tmp_path / 'run'), str(tmp_path / 'straight')
+    flags = ['--data-dir', str(small_mnist), '--vis-every', '1', '--checkpoint-every', '2']
+    marker = 'DCGAN_TEST_JOB=%s' % uuid.uuid4().hex
+    job = subprocess.Popen(LAUNCH + PROGRAM + flags + ['--max-iters', '400',
+                                                      '--stall-timeout', '5',
+                                                      '--output-dir', run],
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                           env=headless_env(**dict([marker.split('=')])))
+    for line in job.stdout:  # until the chief has reported iteration 5
+        if re.match(r'epoch \d+  iter 5/4', line) or re.match(r'epoch 1  iter 1/4', line):
+            break
+    victim = process_with_env(marker, 'worker', 1)
+    assert victim is not None
+    os.kill(victim, signal.SIGKILL)
+    killed_at = time.monotonic()
+    stdout, stderr = job.communicate(timeout=TIMEOUT)
+    took = time.monotonic() - killed_at
+    assert took < 60  # the stall limit (5 s here), then the launcher's clean-up
+    assert job.returncode == 1
+    stalled = [line for line in stderr.splitlines() if line.startswith('error: worker ')]
+    assert len(stalled) == 1, stderr
+    assert re.match(r'error: worker \d of 2: no iteration finished in \d+ s \(the limit is \d+ '
+                    r's\): another worker or a parameter server stopped responding; the newest '
+                    r'checkpoint is \S+; continue with: the launch command again, its workers '
+                    r'given --resume %s$' % re.escape(run), stalled[0])
+    assert 'launch: worker (task 1) was killed by SIGKILL' in stderr
+    assert 'launch: worker (task 0) exited with code 1' in stderr
+    newest = checkpoint.open_checkpoint(run, '%s')[0]
+    assert newest in stalled[0]
+    iterations = checkpoint.load_state(newest)['global_iteration']
+    assert iterations >= 4
+
+    # Resumed by both workers: the run goes on to where an unstopped one ends, equal to it.
+    total = str(iterations + 2)
+    result = launch(PROGRAM[:2] + ['--resume', run, '--max-iters', total, '--data-dir',
+                                   str(small_mnist), '--no-show'])
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.count('Resuming %s at iteration %d' % (newest, iterations)) == 2
+    result = launch(PROGRAM + flags + ['--max-iters', total, '--output-dir', straight])
+    assert result.returncode == 0, result.stderr
+    assert_same_trainable(checkpoint.checkpoint_dir(run, int(total)),
+                          checkpoint.checkpoint_dir(straight, int(total)))
+
+
+def test_the_stall_limit_is_the_floor_or_ten_median_iterations():
+    now = [0.0]
+    guard = watchdog.StallWatchdog(30, on_stall=None, clock=lambda: now[0])
+    assert guard.stalled_for() is None  # not watching yet
+    guard.last = 0.0
+    for _ in range(5):
+        now[0] += 2.0
+        guard.iteration_done()
+    now[0] += 29
+    assert guard.limit() == 30 and guard.stalled_for() is None
+    now[0] += 2
+    assert guard.stalled_for() == 31
+    for _ in range(20):
+        now[0] += 5.0
+        guard.iteration_done()
+    assert guard.limit() == 50  # 10 x the median of 5 s
+    with guard.paused():
+        now[0] += 500  # this worker's own work (a checkpoint): no hang
+        assert guard.stalled_for() is None
+    assert guard.stalled_for() is None
+
+
+# ============================== two hosts ==============================
+
+HOSTS = {'dcgan-a': '10.213.7.1', 'dcgan-b': '10.213.7.2'}  # private test addresses
+
+
+def ip(*args):
+    return subprocess.run(['ip'] + list(args), capture_output=True, text=True)
+
+
+@pytest.fixture
+def two_hosts():
+    """Two network namespaces joined by a veth pair, each with its own address: two hosts
+    on one machine. Traffic between them stays on this private link."""
+    a, b = HOSTS
+    ip('netns', 'del', a), ip('netns', 'del', b)
+    steps = [('netns', 'add', a), ('netns', 'add', b),
+             ('link', 'add', 'dcgan-va', 'type', 'veth', 'peer', 'name', 'dcgan-vb'),
+             ('link', 'set', 'dcgan-va', 'netns', a), ('link', 'set', 'dcgan-vb', 'netns', b),
+             ('-n', a, 'addr', 'add', HOSTS[a] + '/24', 'dev', 'dcgan-va'),
+             ('-n', b, 'addr', 'add', HOSTS[b] + '/24', 'dev', 'dcgan-vb'),
+             ('-n', a, 'link', 'set', 'dcgan-va', 'up'), ('-n', b, 'link', 'set', 'dcgan-vb', 'up'),
+             ('-n', a, 'link', 'set', 'lo', 'up'), ('-n', b, 'link', 'set', 'lo', 'up')]
+    for step in steps:
+        done = ip(*step)
+        if done.returncode != 0:
+            ip('netns', 'del', a), ip('netns', 'del', b)
+            pytest.skip('cannot make network namespaces here (ip %s: %s)'
+                        % (' '.join(step), done.stderr.strip()))
+    yield HOSTS
+    ip('netns', 'del', a), ip('netns', 'del', b)
+
+
+def test_two_hosts_on_a_veth_link(two_hosts, tmp_path):
+    """Scheduler, server and worker on host a, a worker on host b: the result is that of one
+    process on two devices, as on one machine."""
+    a, b = two_hosts
+    env = headless_env(DMLC_PS_ROOT_URI=two_hosts[a], DMLC_PS_ROOT_PORT='9391',
+                       DMLC_NUM_SERVER='1', DMLC_NUM_WORKER='2', PS_VERBOSE='0')
+    worker = [sys.executable, os.path.join(TESTS, 'dist_worker.py'), str(tmp_path)]
+    placed = [(a, 'scheduler', [sys.executable, '-c', 'import mxnet_setup, mxnet']),
+              (a, 'server', [sys.executable, '-c', 'import mxnet_setup, mxnet']),
+              (a, 'worker', worker), (b, 'worker', worker)]
+    processes = [subprocess.Popen(['ip', 'netns', 'exec', host] + command, cwd=REPO,
+                                  env=dict(env, DMLC_ROLE=role, DMLC_NODE_HOST=two_hosts[host]),
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                 for host, role, command in placed]
+    try:
+        for process in processes:
+            _, stderr = process.communicate(timeout=TIMEOUT)
+            assert process.returncode == 0, stderr
+    finally:
+        for process in processes:
+            if process.poll() is None:
+                process.kill()
+    assert_workers_match_one_process(str(tmp_path))

@@ -5,6 +5,7 @@ import os
 import subprocess
 import sys
 import types
+import warnings
 
 import mxnet as mx
 import pytest
@@ -141,3 +142,80 @@ def test_a_driver_error_while_counting_gpus_counts_as_none():
 
 def test_on_this_cpu_build_auto_picks_the_cpu():
     assert mxnet_setup.choose_context(mx, 'auto')[0] == mx.cpu()
+
+
+# ============================== Pythons ==============================
+
+@pytest.mark.parametrize('version', [(3, 10), (3, 11), (3, 12)])
+def test_supported_pythons_pass(version):
+    assert mxnet_setup.python_support_problem(version + (0, 'final', 0)) is None
+
+
+@pytest.mark.parametrize('version', [(3, 9), (3, 13), (3, 14), (4, 0)])
+def test_other_pythons_are_refused_with_the_way_to_a_supported_one(version):
+    line = mxnet_setup.python_support_problem(version)
+    assert line.startswith('Python %d.%d cannot run MXNet 1.9.1, which supports Python 3.10 to '
+                           '3.12' % version)
+    assert 'uv venv --seed --python 3.12' in line and 'pyenv install 3.12' in line
+    assert '\n' not in line
+
+
+def pyenv_python(minor):
+    """A pyenv interpreter of version `minor` ('3.13'), or None."""
+    root = os.path.join(os.path.expanduser('~'), '.pyenv', 'versions')
+    names = sorted(os.listdir(root)) if os.path.isdir(root) else []
+    found = [os.path.join(root, name, 'bin', 'python3') for name in names
+             if name.startswith(minor + '.')]
+    return found[-1] if found else None
+
+
+@pytest.mark.parametrize('program', ['dcgan_mnist.py', 'sample.py', 'score.py', 'benchmark.py'])
+def test_every_program_refuses_python_3_13_in_one_line(program):
+    """A real 3.13 interpreter, with none of the requirements: the refusal comes before numpy."""
+    python = pyenv_python('3.13')
+    if python is None:
+        pytest.skip('no Python 3.13 on this machine (pyenv)')
+    done = subprocess.run([python, '-E', '-s', os.path.join(REPO, program), '--help'],
+                          capture_output=True, text=True, cwd=REPO, timeout=60)
+    assert done.returncode == 1
+    assert done.stdout == ''
+    assert done.stderr.startswith('error: Python 3.13 cannot run MXNet 1.9.1')
+    assert done.stderr.count('\n') == 1
+
+
+def test_pytest_itself_refuses_python_3_13_in_one_line(tmp_path):
+    python = pyenv_python('3.13')
+    if python is None:
+        pytest.skip('no Python 3.13 on this machine (pyenv)')
+    conftest = os.path.join(REPO, 'tests', 'conftest.py')
+    done = subprocess.run([python, '-E', '-s', conftest], capture_output=True, text=True, cwd=REPO,
+                          timeout=60)
+    assert done.returncode == 1
+    assert done.stderr.startswith('error: Python 3.13 cannot run MXNet 1.9.1')
+
+
+class Numpy124:
+    """numpy >= 1.24 as MXNet meets it: the builtin aliases gone, np.bool_ still there."""
+    bool_ = bool
+
+
+def test_removed_numpy_aliases_are_restored():
+    numpy = Numpy124()
+    assert mxnet_setup.restore_numpy_aliases(numpy) == ['bool', 'int', 'float', 'complex',
+                                                        'object', 'str']
+    assert (numpy.bool, numpy.int, numpy.float, numpy.object) == (bool, int, float, object)
+
+
+def test_numpys_own_names_are_never_replaced():
+    """numpy 2 has np.bool again, as its own boolean type: it must stay numpy's."""
+    numpy = Numpy124()
+    numpy.bool = numpy.bool_ = type('numpy_bool', (), {})
+    assert 'bool' not in mxnet_setup.restore_numpy_aliases(numpy)
+    assert numpy.bool is numpy.bool_
+
+
+def test_the_aliases_mxnet_uses_are_there_after_setup():
+    import numpy as np
+    with warnings.catch_warnings():  # numpy 1.23 warns on each look-up
+        warnings.simplefilter('ignore', DeprecationWarning)
+        assert all(hasattr(np, name) for name in mxnet_setup.REMOVED_NUMPY_ALIASES)

@@ -7,7 +7,6 @@ import csv
 import io
 import json
 import os
-import pickle
 import signal
 import subprocess
 import sys
@@ -87,8 +86,8 @@ def test_a_run_writes_checkpoints_logs_and_pictures(data_dir, tmp_path):
 
     newest = checkpoint.find_checkpoint(out)
     assert sorted(os.listdir(newest)) == [
-        'discriminator.optimizer', 'discriminator.params', 'discriminator.states',
-        'fixed_noise.npy', 'generator.optimizer', 'generator.params', 'generator.states',
+        'discriminator.optimizer.json', 'discriminator.params', 'discriminator.states',
+        'fixed_noise.npy', 'generator.optimizer.json', 'generator.params', 'generator.states',
         'state.json']
     state = checkpoint.load_state(newest)
     assert (state['global_iteration'], state['epoch'], state['iterations_per_epoch']) == (4, 0, 7)
@@ -100,12 +99,17 @@ def test_a_run_writes_checkpoints_logs_and_pictures(data_dir, tmp_path):
     params = mx.nd.load(os.path.join(newest, 'generator.params'))
     assert 'arg:g1_weight' in params and 'aux:gbn1_moving_mean' in params
     assert np.abs(params['aux:gbn1_moving_mean'].asnumpy()).max() > 0  # trained, not initial
-    with open(os.path.join(newest, 'discriminator.optimizer'), 'rb') as f:
-        saved = pickle.load(f)
-    optimizer = saved['optimizer']
-    assert isinstance(optimizer, mx.optimizer.Adam)
-    assert set(optimizer._index_update_count.values()) == {4}  # Adam's step count is kept
-    assert len(saved['layout']) == 11  # one state per trainable array of D: mean and variance
+    with open(os.path.join(newest, 'discriminator.optimizer.json')) as f:
+        saved = json.load(f)
+    assert saved['class'] == 'Adam'
+    assert saved['settings']['lr'] == 0.0002 and saved['settings']['beta1'] == 0.5
+    assert saved['settings']['rescale_grad'] == 1 / 8
+    assert saved['num_update'] == 4
+    # Adam's step count of every weight is kept (it sets the bias correction).
+    assert {count for _, count in saved['update_counts']['0']} == {4}
+    # One state per trainable array of D, each Adam's mean and variance.
+    assert [kind_count for _, *kind_count in saved['layout']] == [['tuple', 2]] * 11
+    assert sorted(state['files']) == sorted(set(os.listdir(newest)) - {'state.json'})
     states = mx.nd.load(os.path.join(newest, 'discriminator.states'))
     assert len(states) == 22 and np.abs(states['0.1'].asnumpy()).max() > 0
 
@@ -362,6 +366,7 @@ def test_sample_from_a_checkpoint_of_the_wrong_shape(straight_run, tmp_path):
     with open(os.path.join(source, 'state.json')) as f:
         state = json.load(f)
     state['noise_dim'] = 50
+    state['state_sha256'] = checkpoint.state_digest(state)
     (copy / 'state.json').write_text(json.dumps(state))
     result = run_sampler(str(copy), '--out', str(tmp_path / 'x.png'))
     assert result.returncode == 1
@@ -403,8 +408,10 @@ def test_resume_from_an_incomplete_state_file(straight_run, tmp_path):
     with open(os.path.join(source, 'state.json')) as f:
         state = json.load(f)
     del state['devices']
+    state['state_sha256'] = checkpoint.state_digest(state)
     (copy / 'state.json').write_text(json.dumps(state))
     result = run_program('--resume', str(tmp_path / 'run'))
     assert result.returncode == 1
-    assert result.stderr.strip() == ('error: %s is incomplete: it lacks devices'
-                                     % (copy / 'state.json'))
+    assert result.stderr.strip() == ('error: %s is incomplete: it lacks devices; no older '
+                                     'checkpoint of %s is intact'
+                                     % (copy / 'state.json', tmp_path / 'run'))

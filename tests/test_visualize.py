@@ -72,11 +72,11 @@ import matplotlib
 import visualize
 fake = np.random.RandomState(0).uniform(-1, 1, (10, 3, 64, 64)).astype(np.float32)
 real = -np.ones((64, 3, 64, 64), np.float32)
-figure = visualize.ComparisonFigure(show=True)
+figure = visualize.ComparisonFigure(visualize.window_viewer())
 figure.update([('From generator', fake), ('From MNIST', real)], 'epoch 0, iteration 50',
               sys.argv[1])
 figure.close()
-print(matplotlib.get_backend(), figure.show)
+print(matplotlib.get_backend(), figure.viewer)
 '''
 
 
@@ -88,7 +88,7 @@ def test_figure_is_saved_headless_without_blocking(tmp_path):
     result = subprocess.run([sys.executable, '-c', HEADLESS_SCRIPT % REPO, path],
                             capture_output=True, text=True, env=env, timeout=120)
     assert result.returncode == 0, result.stderr
-    assert result.stdout.lower().split() == ['agg', 'false']
+    assert result.stdout.lower().split() == ['agg', 'none']
     with open(path, 'rb') as f:
         assert f.read(8) == b'\x89PNG\r\n\x1a\n'
     assert os.listdir(tmp_path) == ['epoch000_iter0050.png']  # no temporary file left behind

@@ -1,0 +1,170 @@
+"""Start distributed training with MXNet's own launcher, mended for Python 3 and for failures.
+
+    python launch.py -n 2 -s 1 --launcher local \\
+        python dcgan_mnist.py --kvstore dist_sync --seed 1 --output-dir runs/two-workers
+
+Every flag is that of MXNet's `tools/launch.py`, which ships in the mxnet wheel with its
+`dmlc_tracker` package and does the work: it starts the scheduler, the servers and the
+workers (`--launcher local` on this machine, `ssh` on the hosts of a `-H` file) with the
+DMLC_* variables they need. As shipped it cannot run on Python 3.9 or newer, nor end well:
+
+- dmlc_tracker calls Thread.isAlive, which Python 3.9 removed: restored here;
+- a worker that fails raised an exception that printed the worker's whole environment: here
+  it is one line per process that failed;
+- the scheduler and the servers wait forever once a worker is gone: here, when every worker
+  has ended, whatever is left of the job is stopped and the launcher exits, non-zero if any
+  worker failed. (Workers that lose a peer stop by themselves: dcgan_mnist.py's
+  --stall-timeout.)
+- the scheduler's address is this machine's: 127.0.0.1 for --launcher local; for ssh give the
+  address the other hosts reach this one at with --host-ip (MXNet's guess otherwise).
+"""
+import argparse
+import importlib.util
+import os
+import runpy
+import signal
+import subprocess
+import sys
+import threading
+import time
+
+EXIT_FAILED = 1
+# After the last worker, the scheduler and servers get this long to end on their own.
+LINGER_SECONDS = 10
+
+
+def mxnet_launcher_path():
+    """tools/launch.py of the installed mxnet package (found without importing mxnet)."""
+    spec = importlib.util.find_spec('mxnet')
+    if spec is None or not spec.submodule_search_locations:
+        raise SystemExit('error: MXNet is not installed here (pip install -r '
+                         'requirements-cpu.txt)')
+    path = os.path.join(spec.submodule_search_locations[0], 'tools', 'launch.py')
+    if not os.path.isfile(path) or importlib.util.find_spec('dmlc_tracker') is None:
+        raise SystemExit('error: this MXNet has no launcher (tools/launch.py and dmlc_tracker '
+                         'ship in the mxnet 1.9.1 wheel)')
+    return path
+
+
+def restore_python2_threading():
+    """dmlc_tracker calls Thread.isAlive and setDaemon, the names Python 3.9 removed or
+    deprecated; give them back when missing."""
+    if not hasattr(threading.Thread, 'isAlive'):
+        threading.Thread.isAlive = threading.Thread.is_alive
+
+
+def describe_exit(code):
+    if code < 0:
+        return 'was killed by %s' % signal.Signals(-code).name
+    return 'exited with code %d' % code
+
+
+class Job:
+    """The processes the launcher starts, seen through dmlc_tracker's own calls to
+    subprocess: each Popen is kept with its role, so the job can be watched and ended."""
+
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.processes = []  # (role, task id, Popen)
+
+    # -- stands in for the subprocess module inside dmlc_tracker --
+    def call(self, command, **kwargs):
+        environment = kwargs.get('env') or os.environ
+        process = subprocess.Popen(command, **kwargs)
+        with self.lock:
+            self.processes.append((environment.get('DMLC_ROLE', '?'),
+                                   environment.get('DMLC_TASK_ID', '?'), process))
+        return process.wait()
+
+    def check_call(self, command, **kwargs):
+        return self.call(command, **kwargs)  # failures are told by `report`, not raised
+
+    def __getattr__(self, name):
+        return getattr(subprocess, name)
+
+    # -- watching --
+    def roles(self, role):
+        with self.lock:
+            return [(task, process) for r, task, process in self.processes if r == role]
+
+    def workers_done(self, expected):
+        workers = self.roles('worker')
+        return len(workers) == expected and all(p.poll() is not None for _, p in workers)
+
+    def stop_the_rest(self):
+        """Give the scheduler and servers time to end, then terminate what remains."""
+        deadline = time.monotonic() + LINGER_SECONDS
+        with self.lock:
+            rest = [process for _, _, process in self.processes]
+        while time.monotonic() < deadline and any(p.poll() is None for p in rest):
+            time.sleep(0.2)
+        for process in rest:
+            if process.poll() is None:
+                process.terminate()
+        for process in rest:
+            try:
+                process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+
+    def report(self):
+        """One line per worker that failed; returns whether all workers succeeded."""
+        failed = [(task, p.returncode) for task, p in self.roles('worker') if p.returncode]
+        for task, code in failed:
+            print('launch: worker (task %s) %s' % (task, describe_exit(code)),
+                  file=sys.stderr, flush=True)
+        return not failed
+
+
+def parse_own_flags(argv):
+    """(number of workers, launcher kind, --host-ip or None, argv for MXNet's launcher)."""
+    parser = argparse.ArgumentParser(add_help=False)
+    parser.add_argument('-n', '--num-workers', type=int)
+    parser.add_argument('--launcher', default='ssh')
+    parser.add_argument('--host-ip', default=None)
+    known, _ = parser.parse_known_args(argv)
+    if '--host-ip' in argv:
+        at = argv.index('--host-ip')
+        argv = argv[:at] + argv[at + 2:]
+    return known.num_workers, known.launcher, known.host_ip, argv
+
+
+def main(argv=None):
+    argv = list(sys.argv[1:] if argv is None else argv)
+    workers, kind, host_ip, mxnet_argv = parse_own_flags(argv)
+    launcher = mxnet_launcher_path()
+    restore_python2_threading()
+    import dmlc_tracker.local
+    import dmlc_tracker.ssh
+    import dmlc_tracker.tracker
+
+    job = Job()
+    for module in (dmlc_tracker.tracker, dmlc_tracker.local, dmlc_tracker.ssh):
+        module.subprocess = job
+    original_exec = dmlc_tracker.local.exec_cmd
+
+    def exec_quietly(*args):
+        try:
+            original_exec(*args)
+        except RuntimeError:  # its message dumps the environment; `report` says it in a line
+            pass
+    dmlc_tracker.local.exec_cmd = exec_quietly
+    address = host_ip or ('127.0.0.1' if kind == 'local' else None)
+    if address:
+        dmlc_tracker.tracker.get_host_ip = lambda _=None: address
+
+    def end_when_the_workers_have():
+        while not job.workers_done(workers):
+            time.sleep(0.5)
+        job.stop_the_rest()  # the scheduler ends, and with it MXNet's launcher below
+    if workers:
+        threading.Thread(target=end_when_the_workers_have, daemon=True).start()
+
+    sys.argv = [launcher] + mxnet_argv
+    runpy.run_path(launcher, run_name='__main__')  # in this thread: it sets signal handlers
+    job.stop_the_rest()
+    return 0 if job.report() else EXIT_FAILED
+
+
+if __name__ == '__main__':
+    sys.exit(main())
