@@ -116,8 +116,9 @@ def parse_args(argv=None):
                      help='the same as --context gpu:LIST, e.g. --gpus 0,1')
     run.add_argument('--kvstore', choices=('local', 'dist_sync'), default='local',
                      help='local: one process; dist_sync: one of several workers started by '
-                          'MXNet\'s launcher (tools/launch.py), each on its own share of the '
-                          'data, gradients summed by the parameter servers (default: local)')
+                          'MXNet\'s launcher (python launch.py ..., see the README), each on its '
+                          'own share of the data, gradients summed by the parameter servers '
+                          '(default: local)')
     run.add_argument('--stall-timeout', type=positive_float, default=STALL_TIMEOUT,
                      metavar='SECONDS',
                      help='with dist_sync: a worker that finishes no iteration for this long '
@@ -238,9 +239,9 @@ def create_kvstore(args):
         raise SetupError('--kvstore %s needs --seed: every worker must start from the same '
                          'weights' % args.kvstore)
     if 'DMLC_ROLE' not in os.environ:
-        raise SetupError('--kvstore %s: start the workers with MXNet\'s launcher '
-                         '(tools/launch.py), which sets DMLC_ROLE and the scheduler\'s address'
-                         % args.kvstore)
+        raise SetupError('--kvstore %s: start the workers with MXNet\'s launcher (python '
+                         'launch.py ...: README, "Several machines"), which sets DMLC_ROLE and '
+                         'the scheduler\'s address' % args.kvstore)
     return mx.kv.create(args.kvstore)
 
 
@@ -438,6 +439,7 @@ class Trainer:
     def __init__(self, args, ctx, image_iter, resumed_from=None, kvstore=None):
         self.args = args
         # Distributed training: every worker trains, only the first (the chief) writes.
+        self.distributed = kvstore is not None
         self.rank, self.workers = (kvstore.rank, kvstore.num_workers) if kvstore else (0, 1)
         self.chief = self.rank == 0
         self.iterations_per_epoch = math.ceil(image_iter.num_data / args.batch_size)
@@ -544,6 +546,8 @@ class Trainer:
         if self.average:
             self.average.update(self.generator)
         self.done += 1
+        if self.distributed:
+            mx.nd.waitall()  # the kvstore's sums have arrived: the iteration is really done
         self.guard.iteration_done()
         if self.chief:
             with self.guard.paused():  # the other workers wait meanwhile: that is no hang

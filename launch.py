@@ -23,6 +23,7 @@ import importlib.util
 import os
 import runpy
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -30,7 +31,7 @@ import time
 
 EXIT_FAILED = 1
 # After the last worker, the scheduler and servers get this long to end on their own.
-LINGER_SECONDS = 10
+LINGER_SECONDS = 3
 
 
 def mxnet_launcher_path():
@@ -116,6 +117,20 @@ class Job:
         return not failed
 
 
+def schedule_on_a_free_port(tracker_class):
+    """Give the scheduler a port the system has just chosen as free, instead of the first free
+    one from 9091: two jobs started at the same moment on one machine (CI runs test suites side
+    by side) would otherwise both take 9091."""
+    with socket.socket() as probe:
+        probe.bind(('127.0.0.1', 0))
+        port = probe.getsockname()[1]
+    original = tracker_class.__init__
+
+    def start_on_that_port(self, hostIP, cmd, port=port, port_end=port + 1, envs=None):
+        original(self, hostIP, cmd, port, port_end, envs)
+    tracker_class.__init__ = start_on_that_port
+
+
 def parse_own_flags(argv):
     """(number of workers, launcher kind, --host-ip or None, argv for MXNet's launcher)."""
     parser = argparse.ArgumentParser(add_help=False)
@@ -152,6 +167,8 @@ def main(argv=None):
     address = host_ip or ('127.0.0.1' if kind == 'local' else None)
     if address:
         dmlc_tracker.tracker.get_host_ip = lambda _=None: address
+    if kind == 'local':
+        schedule_on_a_free_port(dmlc_tracker.tracker.PSTracker)
 
     def end_when_the_workers_have():
         while not job.workers_done(workers):

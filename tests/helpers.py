@@ -38,6 +38,17 @@ def digit_like_images(count, seed):
     return images
 
 
+def write_small_mnist(folder):
+    """The four MNIST files, gzip, holding 40 training and 12 test images, in `folder`."""
+    folder.mkdir()
+    sets = {'train': digit_like_images(40, seed=0), 't10k': digit_like_images(12, seed=1)}
+    for prefix, images in sets.items():
+        write_idx(str(folder / ('%s-images-idx3-ubyte.gz' % prefix)), images)
+        write_idx(str(folder / ('%s-labels-idx1-ubyte.gz' % prefix)),
+                  np.arange(len(images)) % 10)
+    return folder
+
+
 def run_program(*args, env=None, timeout=600):
     """Run `python dcgan_mnist.py ARGS` headless; returns the CompletedProcess."""
     environment = dict(os.environ)

@@ -24,20 +24,10 @@ import checkpoint
 import dcgan_mnist
 import sample
 import score
-from helpers import REPO, digit_like_images, run_program, write_idx
+from helpers import REPO, run_program
 
 RUN_FLAGS = ['--batch-size', '8', '--seed', '5', '--no-show', '--vis-every', '100']
 ITERATIONS = 6
-
-
-@pytest.fixture(scope='module')
-def data_dir(tmp_path_factory):
-    folder = tmp_path_factory.mktemp('mnist')
-    for prefix, count, seed in (('train', 40, 0), ('t10k', 12, 1)):
-        write_idx(str(folder / ('%s-images-idx3-ubyte.gz' % prefix)),
-                  digit_like_images(count, seed))
-        write_idx(str(folder / ('%s-labels-idx1-ubyte.gz' % prefix)), np.arange(count) % 10)
-    return str(folder)
 
 
 def train(data_dir, out, *flags):

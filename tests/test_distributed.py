@@ -16,7 +16,7 @@ import pytest
 import checkpoint
 import dcgan_mnist as app
 import watchdog
-from helpers import DIST_BATCH, REPO, worker_batches
+from helpers import DIST_BATCH, REPO, worker_batches, write_small_mnist
 
 TESTS = os.path.dirname(os.path.abspath(__file__))
 LAUNCH = [sys.executable, os.path.join(REPO, 'launch.py'), '-n', '2', '-s', '1',
@@ -96,23 +96,39 @@ def test_the_launcher_trains_two_workers_like_one_process_on_two_devices(tmp_pat
     assert_workers_match_one_process(str(tmp_path))
 
 
-def test_the_program_through_the_launcher_and_only_the_first_worker_writes(small_mnist,
-                                                                          tmp_path):
-    out = tmp_path / 'run'
-    result = launch(PROGRAM + ['--max-iters', '3', '--vis-every', '2', '--data-dir',
-                               str(small_mnist), '--output-dir', str(out)])
+JOB_FLAGS = ['--checkpoint-every', '2', '--epochs', '100']  # 4 iterations an epoch here
+JOB_ITERATIONS = 8
+
+
+@pytest.fixture(scope='module')
+def straight_job(tmp_path_factory):
+    """The program through the launcher for JOB_ITERATIONS iterations, every checkpoint kept:
+    (its folder, its data, the launcher's CompletedProcess)."""
+    folder = tmp_path_factory.mktemp('job')
+    data = str(write_small_mnist(folder / 'mnist'))
+    out = str(folder / 'run')
+    result = launch(PROGRAM + JOB_FLAGS + ['--max-iters', str(JOB_ITERATIONS), '--vis-every',
+                                           '2', '--keep-checkpoints', '10', '--data-dir', data,
+                                           '--output-dir', out])
+    return out, data, result
+
+
+def test_the_program_through_the_launcher_and_only_the_first_worker_writes(straight_job):
+    out, _, result = straight_job
     assert result.returncode == 0, result.stderr
-    assert result.stdout.count('Done: 3 iterations in all.') == 2
+    assert result.stdout.count('Done: %d iterations in all.' % JOB_ITERATIONS) == 2
     assert 'as worker 0 of 2' in result.stdout and 'as worker 1 of 2' in result.stdout
     # 52 images: 26 a worker, 4 batches of 8 an epoch; only the chief reports and writes
-    assert result.stdout.count('iter 2/4') == 1
-    assert os.path.isdir(out / 'checkpoints' / 'iter-0000003')
+    assert result.stdout.count('epoch 0  iter 2/4') == 1
+    assert os.path.isdir(checkpoint.checkpoint_dir(out, JOB_ITERATIONS))
     assert 'epoch000_iter0002.png' in os.listdir(out)
 
 
 def test_the_launcher_says_in_one_line_that_a_worker_failed(tmp_path):
-    result = launch([sys.executable, '-c', 'import os, sys; sys.exit(3 if os.environ['
-                     '"DMLC_ROLE"] == "worker" else 0)'], SECRET_TOKEN='do-not-print-me')
+    script = tmp_path / 'fail.py'
+    script.write_text('import os, sys\nsys.exit(3 if os.environ["DMLC_ROLE"] == "worker" '
+                      'else 0)\n')
+    result = launch([sys.executable, str(script)], SECRET_TOKEN='do-not-print-me')
     assert result.returncode == 1
     assert 'do-not-print-me' not in result.stdout + result.stderr  # no environment dump
     assert 'Traceback' not in result.stderr
@@ -152,25 +168,32 @@ def process_with_env(marker, role, task):
     return None
 
 
-def test_a_killed_worker_ends_the_run_and_it_resumes(small_mnist, tmp_path):
-    run, straight = str(tmp_path / 'run'), str(tmp_path / 'straight')
-    flags = ['--data-dir', str(small_mnist), '--vis-every', '1', '--checkpoint-every', '2']
+def test_a_killed_worker_ends_the_run_and_it_resumes(straight_job, tmp_path):
+    straight, data, _ = straight_job
+    run = str(tmp_path / 'run')
     marker = 'DCGAN_TEST_JOB=%s' % uuid.uuid4().hex
-    job = subprocess.Popen(LAUNCH + PROGRAM + flags + ['--max-iters', '400',
-                                                      '--stall-timeout', '5',
-                                                      '--output-dir', run],
+    job = subprocess.Popen(LAUNCH + PROGRAM + JOB_FLAGS + ['--max-iters', '400',
+                                                          '--stall-timeout', '15',
+                                                          '--data-dir', data,
+                                                          '--output-dir', run],
                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                           env=headless_env(**dict([marker.split('=')])))
-    for line in job.stdout:  # until the chief has reported iteration 5
-        if re.match(r'epoch \d+  iter 5/4', line) or re.match(r'epoch 1  iter 1/4', line):
-            break
-    victim = process_with_env(marker, 'worker', 1)
-    assert victim is not None
-    os.kill(victim, signal.SIGKILL)
-    killed_at = time.monotonic()
-    stdout, stderr = job.communicate(timeout=TIMEOUT)
-    took = time.monotonic() - killed_at
-    assert took < 60  # the stall limit (5 s here), then the launcher's clean-up
+                           env=headless_env(**dict([marker.split('=')])),
+                           start_new_session=True)
+    try:
+        deadline = time.monotonic() + TIMEOUT
+        while not os.path.isdir(checkpoint.checkpoint_dir(run, 4)):  # two checkpoints in
+            assert job.poll() is None and time.monotonic() < deadline, job.stderr.read()
+            time.sleep(0.1)
+        victim = process_with_env(marker, 'worker', 1)
+        assert victim is not None
+        os.kill(victim, signal.SIGKILL)
+        killed_at = time.monotonic()
+        stdout, stderr = job.communicate(timeout=TIMEOUT)
+        took = time.monotonic() - killed_at
+    finally:  # a hang must not outlive the test
+        if job.poll() is None:
+            os.killpg(job.pid, signal.SIGKILL)
+    assert took < 90  # the stall limit (15 s here, or 10 median iterations), then clean-up
     assert job.returncode == 1
     stalled = [line for line in stderr.splitlines() if line.startswith('error: worker ')]
     assert len(stalled) == 1, stderr
@@ -180,21 +203,18 @@ def test_a_killed_worker_ends_the_run_and_it_resumes(small_mnist, tmp_path):
                     r'given --resume %s$' % re.escape(run), stalled[0])
     assert 'launch: worker (task 1) was killed by SIGKILL' in stderr
     assert 'launch: worker (task 0) exited with code 1' in stderr
-    newest = checkpoint.open_checkpoint(run, '%s')[0]
+    newest, state = checkpoint.open_checkpoint(run, '%s')
     assert newest in stalled[0]
-    iterations = checkpoint.load_state(newest)['global_iteration']
-    assert iterations >= 4
+    assert 4 <= state['global_iteration'] < JOB_ITERATIONS
 
-    # Resumed by both workers: the run goes on to where an unstopped one ends, equal to it.
-    total = str(iterations + 2)
-    result = launch(PROGRAM[:2] + ['--resume', run, '--max-iters', total, '--data-dir',
-                                   str(small_mnist), '--no-show'])
+    # Resumed by both workers: the run ends where the unstopped one did, equal to it.
+    result = launch(PROGRAM[:4] + ['--resume', run, '--max-iters', str(JOB_ITERATIONS),
+                                   '--epochs', '100', '--data-dir', data, '--no-show'])
     assert result.returncode == 0, result.stderr
-    assert result.stdout.count('Resuming %s at iteration %d' % (newest, iterations)) == 2
-    result = launch(PROGRAM + flags + ['--max-iters', total, '--output-dir', straight])
-    assert result.returncode == 0, result.stderr
-    assert_same_trainable(checkpoint.checkpoint_dir(run, int(total)),
-                          checkpoint.checkpoint_dir(straight, int(total)))
+    assert result.stdout.count('Resuming %s at iteration %d'
+                               % (newest, state['global_iteration'])) == 2
+    assert_same_trainable(checkpoint.checkpoint_dir(run, JOB_ITERATIONS),
+                          checkpoint.checkpoint_dir(straight, JOB_ITERATIONS))
 
 
 def test_the_stall_limit_is_the_floor_or_ten_median_iterations():
@@ -221,7 +241,10 @@ def test_the_stall_limit_is_the_floor_or_ten_median_iterations():
 
 # ============================== two hosts ==============================
 
-HOSTS = {'dcgan-a': '10.213.7.1', 'dcgan-b': '10.213.7.2'}  # private test addresses
+# Two hosts of private test addresses; names of this process's own, so that test runs side by
+# side (CI's, one per Python) do not meet.
+HOSTS = {'dcgan%d-a' % os.getpid(): '10.213.7.1', 'dcgan%d-b' % os.getpid(): '10.213.7.2'}
+VETH = ('dcg%d-a' % os.getpid(), 'dcg%d-b' % os.getpid())  # at most 15 characters
 
 
 def ip(*args):
@@ -234,12 +257,13 @@ def two_hosts():
     on one machine. Traffic between them stays on this private link."""
     a, b = HOSTS
     ip('netns', 'del', a), ip('netns', 'del', b)
+    va, vb = VETH
     steps = [('netns', 'add', a), ('netns', 'add', b),
-             ('link', 'add', 'dcgan-va', 'type', 'veth', 'peer', 'name', 'dcgan-vb'),
-             ('link', 'set', 'dcgan-va', 'netns', a), ('link', 'set', 'dcgan-vb', 'netns', b),
-             ('-n', a, 'addr', 'add', HOSTS[a] + '/24', 'dev', 'dcgan-va'),
-             ('-n', b, 'addr', 'add', HOSTS[b] + '/24', 'dev', 'dcgan-vb'),
-             ('-n', a, 'link', 'set', 'dcgan-va', 'up'), ('-n', b, 'link', 'set', 'dcgan-vb', 'up'),
+             ('link', 'add', va, 'type', 'veth', 'peer', 'name', vb),
+             ('link', 'set', va, 'netns', a), ('link', 'set', vb, 'netns', b),
+             ('-n', a, 'addr', 'add', HOSTS[a] + '/24', 'dev', va),
+             ('-n', b, 'addr', 'add', HOSTS[b] + '/24', 'dev', vb),
+             ('-n', a, 'link', 'set', va, 'up'), ('-n', b, 'link', 'set', vb, 'up'),
              ('-n', a, 'link', 'set', 'lo', 'up'), ('-n', b, 'link', 'set', 'lo', 'up')]
     for step in steps:
         done = ip(*step)

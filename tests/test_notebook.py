@@ -9,27 +9,16 @@ import time
 
 import mxnet as mx
 import nbformat
-import numpy as np
 import pytest
 from jupyter_client import KernelManager
 from nbclient import NotebookClient
 
 import checkpoint
 import score
-from helpers import REPO, digit_like_images, write_idx
+from helpers import REPO
 
 NOTEBOOK = os.path.join(REPO, 'dcgan_mnist.ipynb')
 KERNEL_TIMEOUT = 300  # seconds a cell may run
-
-
-@pytest.fixture(scope='module')
-def data_dir(tmp_path_factory):
-    folder = tmp_path_factory.mktemp('mnist')
-    for prefix, count, seed in (('train', 40, 0), ('t10k', 12, 1)):
-        write_idx(str(folder / ('%s-images-idx3-ubyte.gz' % prefix)),
-                  digit_like_images(count, seed))
-        write_idx(str(folder / ('%s-labels-idx1-ubyte.gz' % prefix)), np.arange(count) % 10)
-    return str(folder)
 
 
 @pytest.fixture(scope='module')

@@ -24,16 +24,6 @@ TWO_EPOCHS = 14
 RUN_FLAGS = ['--batch-size', '8', '--seed', '11', '--no-show']
 
 
-@pytest.fixture(scope='module')
-def data_dir(tmp_path_factory):
-    folder = tmp_path_factory.mktemp('mnist')
-    for prefix, count, seed in (('train', 40, 0), ('t10k', 12, 1)):
-        write_idx(str(folder / ('%s-images-idx3-ubyte.gz' % prefix)),
-                  digit_like_images(count, seed))
-        write_idx(str(folder / ('%s-labels-idx1-ubyte.gz' % prefix)), np.arange(count) % 10)
-    return str(folder)
-
-
 def train(data_dir, *flags):
     result = run_program('--data-dir', data_dir, *RUN_FLAGS, *flags)
     assert result.returncode == 0, result.stderr
