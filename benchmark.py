@@ -8,6 +8,10 @@ Every timing is the median of `--iters` iterations after `--warmup` ones, at bat
 full networks, with whatever threads the program itself would use. PyTorch is optional
 (`pip install torch==2.13.0` installs its CPU build); without it its rows are left out.
 """
+# First of all: refuses a Python MXNet cannot run (in one line), sets the thread defaults
+# before numpy and MXNet load, and gives numpy back the aliases MXNet uses.
+import mxnet_setup
+
 import argparse
 import ast
 import json
@@ -19,8 +23,6 @@ import subprocess
 import sys
 import tempfile
 import time
-
-import mxnet_setup  # first: refuses unsupported Pythons, sets thread defaults, mends numpy
 
 import numpy as np
 

@@ -84,7 +84,7 @@ def state_digest(state):
 def optimizer_record(module):
     """What a Module's updater holds besides Adam's moments, as JSON-ready data: the
     optimizer's class and settings, its update counter, the step count of every weight on
-    every device (they set Adam's bias correction), and the shape of each state."""
+    every device (they set Adam's bias correction), and what each weight's state is made of."""
     if module._update_on_kvstore:
         raise CheckpointError('saving optimizer states held in a kvstore is not supported')
     updater = module._updater
@@ -136,7 +136,12 @@ def restore_optimizer(module, folder, name):
         states = {}
         for index, kind, count in layout:
             parts = tuple(arrays['%d.%d' % (index, position)] for position in range(count))
-            states[index] = {'none': None, 'array': parts[0] if parts else None}.get(kind, parts)
+            if kind == 'tuple':
+                states[index] = parts        # Adam: (mean, variance)
+            elif kind == 'array':
+                states[index] = parts[0]     # one array, such as SGD's momentum
+            else:
+                states[index] = None         # no state, as for plain SGD
         counts = {int(device): {index: count for index, count in pairs}
                   for device, pairs in record['update_counts'].items()}
         num_update = int(record['num_update'])

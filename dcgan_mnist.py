@@ -16,6 +16,10 @@ showing it live when it can. A run's folder holds:
     scores.csv                  the scores taken with --score-every (see score.py)
     checkpoints/iter-NNNNNNN/   everything needed to resume (see checkpoint.py)
 """
+# First of all: refuses a Python MXNet cannot run (in one line), sets the thread defaults
+# before numpy and MXNet load, and gives numpy back the aliases MXNet uses.
+import mxnet_setup
+
 import functools
 import math
 import os
@@ -24,8 +28,6 @@ import signal
 import sys
 import time
 from dataclasses import dataclass
-
-import mxnet_setup  # first: refuses unsupported Pythons, sets thread defaults, mends numpy
 
 import numpy as np
 

@@ -9,18 +9,43 @@ machine (about twice as slow here as two threads). For the GPU build (mxnet-cu11
 the CUDA 11 libraries that requirements.txt installs as PyPI wheels (nvidia-*-cu11), so that
 no system CUDA toolkit is needed: libmxnet.so then finds them already loaded.
 """
-import ctypes
-import importlib.metadata
-import os
 import sys
-import warnings
 
+CPU_REQUIREMENTS = 'requirements-cpu.txt'
+GPU_REQUIREMENTS = 'requirements.txt'
 # MXNet 1.9.1, the last release, runs on these Pythons only (README, "Quick start"): it needs
 # numpy<2, which has no wheel for 3.13, and our pins (pytest 9) start at 3.10.
 OLDEST_PYTHON = (3, 10)
 NEWEST_PYTHON = (3, 12)
-CPU_REQUIREMENTS = 'requirements-cpu.txt'
-GPU_REQUIREMENTS = 'requirements.txt'
+
+
+def python_support_problem(version=sys.version_info):
+    """One line saying why this Python cannot run the project and how to get one that can, or
+    None when it can."""
+    if OLDEST_PYTHON <= tuple(version[:2]) <= NEWEST_PYTHON:
+        return None
+    newest = '%d.%d' % NEWEST_PYTHON
+    return ('Python %d.%d cannot run MXNet 1.9.1, which supports Python %d.%d to %s; make an '
+            'environment with one of those (uv venv --seed --python %s, pyenv install %s, or '
+            'conda create -n dcgan python=%s), then pip install -r %s (or %s on a GPU box) in '
+            'it' % (version[0], version[1], OLDEST_PYTHON[0], OLDEST_PYTHON[1], newest, newest,
+                    newest, newest, CPU_REQUIREMENTS, GPU_REQUIREMENTS))
+
+
+def refuse_unsupported_python():
+    problem = python_support_problem()
+    if problem:
+        sys.exit('error: ' + problem)
+
+
+# Before anything else, so that an old Python too gets this line rather than an ImportError.
+refuse_unsupported_python()
+
+import ctypes  # noqa: E402
+import importlib.metadata  # noqa: E402
+import os  # noqa: E402
+import warnings  # noqa: E402
+
 # The CUDA libraries that mxnet-cu112's libmxnet.so links against, besides the driver's libcuda.
 CUDA_LIBRARIES = ('libcudart', 'libcublas', 'libcudnn', 'libcufft', 'libcurand', 'libcusolver',
                   'libnvrtc', 'libnvToolsExt', 'libnccl')
@@ -94,25 +119,6 @@ def preload_cuda_libraries(paths=None, load=ctypes.CDLL):
     return [relative for relative in CUDA_WHEEL_LIBRARIES if relative not in found]
 
 
-def python_support_problem(version=sys.version_info):
-    """One line saying why this Python cannot run the project and how to get one that can, or
-    None when it can."""
-    if OLDEST_PYTHON <= tuple(version[:2]) <= NEWEST_PYTHON:
-        return None
-    newest = '%d.%d' % NEWEST_PYTHON
-    return ('Python %d.%d cannot run MXNet 1.9.1, which supports Python %d.%d to %s; make an '
-            'environment with one of those (uv venv --seed --python %s, pyenv install %s, or '
-            'conda create -n dcgan python=%s), then pip install -r %s (or %s on a GPU box) in '
-            'it' % (version[0], version[1], OLDEST_PYTHON[0], OLDEST_PYTHON[1], newest, newest,
-                    newest, newest, CPU_REQUIREMENTS, GPU_REQUIREMENTS))
-
-
-def refuse_unsupported_python():
-    problem = python_support_problem()
-    if problem:
-        sys.exit('error: ' + problem)
-
-
 # numpy 1.24 removed the aliases np.bool, np.int, np.float, np.complex, np.object and np.str
 # (the builtins under other names); MXNet 1.9.1 still uses some of them at import and in its
 # operators. numpy 1.23.5 (Python < 3.12) has them; numpy 1.26.4 (Python 3.12, where 1.23.5
@@ -132,7 +138,6 @@ def restore_numpy_aliases(numpy):
     return missing
 
 
-refuse_unsupported_python()
 set_thread_defaults()
 import numpy  # noqa: E402  (after the thread defaults: its BLAS reads them as it loads)
 restore_numpy_aliases(numpy)

@@ -9,11 +9,13 @@ exactly as the generator ran while it learned. The moving averages BatchNorm kee
 used: they trail the weights, and the samples they give scored a little worse here (see the
 README). The generator's own state is never touched: the Sampler has its own executor.
 """
+# First of all: refuses a Python MXNet cannot run (in one line), sets the thread defaults
+# before numpy and MXNet load, and gives numpy back the aliases MXNet uses.
+import mxnet_setup
+
 import math
 import os
 import sys
-
-import mxnet_setup  # first: refuses unsupported Pythons, sets thread defaults, mends numpy
 
 import numpy as np
 

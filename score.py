@@ -27,13 +27,15 @@ floor: what a perfect generator would reach) and for an untrained generator (the
 Samples are drawn as everywhere in this project, BatchNorm in training mode, in batches of
 the training batch size (see sample.py).
 """
+# First of all: refuses a Python MXNet cannot run (in one line), sets the thread defaults
+# before numpy and MXNet load, and gives numpy back the aliases MXNet uses.
+import mxnet_setup
+
 import json
 import math
 import os
 import sys
 import time
-
-import mxnet_setup  # first: refuses unsupported Pythons, sets thread defaults, mends numpy
 
 import numpy as np
 

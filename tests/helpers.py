@@ -1,4 +1,5 @@
 """Test helpers: small IDX files, digit-like images, and running the program headless."""
+import csv
 import gzip
 import os
 import struct
@@ -71,3 +72,22 @@ def worker_batches(rank, iterations=DIST_ITERATIONS):
     return [(rng.uniform(-1, 1, (DIST_BATCH, 3, 64, 64)).astype(np.float32),
              rng.standard_normal((DIST_BATCH, 100, 1, 1)).astype(np.float32))
             for _ in range(iterations)]
+
+
+# ============================== comparing runs ==============================
+
+def assert_same_checkpoint_params(folder_a, folder_b):
+    """Both networks' parameters in two checkpoint folders are equal, bit for bit."""
+    import mxnet as mx
+    for name in ('generator', 'discriminator'):
+        a, b = (mx.nd.load(os.path.join(folder, name + '.params'))
+                for folder in (folder_a, folder_b))
+        assert sorted(a) == sorted(b)
+        for key in a:
+            np.testing.assert_array_equal(a[key].asnumpy(), b[key].asnumpy(), err_msg=key)
+
+
+def metric_rows(run_dir):
+    """A run's metrics.csv without the timing column."""
+    with open(os.path.join(run_dir, 'metrics.csv'), newline='') as f:
+        return [{k: v for k, v in row.items() if k != 'seconds'} for row in csv.DictReader(f)]

@@ -24,7 +24,7 @@ import checkpoint
 import dcgan_mnist
 import sample
 import score
-from helpers import REPO, run_program
+from helpers import REPO, assert_same_checkpoint_params, metric_rows, run_program
 
 RUN_FLAGS = ['--batch-size', '8', '--seed', '5', '--no-show', '--vis-every', '100']
 ITERATIONS = 6
@@ -44,29 +44,9 @@ def reference_run(data_dir, tmp_path_factory):
     return out
 
 
-def params_of(folder):
-    return {name: {key: value.asnumpy() for key, value in
-                   mx.nd.load(os.path.join(folder, name + '.params')).items()}
-            for name in checkpoint.NETWORKS}
-
-
-def assert_same_checkpoint_params(folder_a, folder_b):
-    a, b = params_of(folder_a), params_of(folder_b)
-    for name in checkpoint.NETWORKS:
-        assert sorted(a[name]) == sorted(b[name])
-        for key in a[name]:
-            np.testing.assert_array_equal(a[name][key], b[name][key], err_msg=key)
-
-
 def metric_iterations(run_dir):
     with open(os.path.join(run_dir, 'metrics.csv'), newline='') as f:
         return [int(row['global_iteration']) for row in csv.DictReader(f)]
-
-
-def metric_values(run_dir):
-    """metrics.csv without the timing column."""
-    with open(os.path.join(run_dir, 'metrics.csv'), newline='') as f:
-        return [{k: v for k, v in row.items() if k != 'seconds'} for row in csv.DictReader(f)]
 
 
 def copy_run(reference_run, destination, iteration):
@@ -151,21 +131,7 @@ def run_every_loader(run, data_dir, classifier, tmp_path):
             pass
 
 
-@pytest.fixture(scope='module')
-def tiny_classifier(tmp_path_factory, data_dir):
-    """score.py's classifier files, from an untrained LeNet (only loading matters here)."""
-    path = str(tmp_path_factory.mktemp('classifier') / 'lenet.params')
-    logits, _ = score.lenet_symbol()
-    module = mx.mod.Module(logits, data_names=('data',), label_names=None)
-    module.bind(data_shapes=[('data', (8, 1, 28, 28))], for_training=False)
-    module.init_params(mx.init.Xavier())
-    module.save_params(path)
-    with open(path + '.json', 'w') as f:
-        json.dump({'test_accuracy': 0.1}, f)
-    return path
-
-
-def test_pickles_planted_under_every_name_never_run(reference_run, data_dir, tiny_classifier,
+def test_pickles_planted_under_every_name_never_run(reference_run, data_dir, untrained_classifier,
                                                     tmp_path):
     names = sorted(os.listdir(checkpoint.checkpoint_dir(reference_run, 2)))
     # and the optimizer pickles of format 1, which an older program wrote and read
@@ -181,7 +147,7 @@ def test_pickles_planted_under_every_name_never_run(reference_run, data_dir, tin
             pickle.dump(CreatesAFile(str(marker)), f)
         if name != checkpoint.STATE:
             reseal(folder)
-        run_every_loader(str(run), data_dir, tiny_classifier, tmp_path)
+        run_every_loader(str(run), data_dir, untrained_classifier, tmp_path)
         assert not marker.exists(), 'a pickle planted as %s was run' % name
 
 
@@ -245,7 +211,7 @@ def test_a_flipped_byte_is_refused_and_the_intact_checkpoint_named(reference_run
     assert os.path.isdir(newer + '.damaged')  # the user's file is kept, never loaded
     assert_same_checkpoint_params(checkpoint.checkpoint_dir(str(run), ITERATIONS),
                                   checkpoint.checkpoint_dir(reference_run, ITERATIONS))
-    assert metric_values(str(run)) == metric_values(reference_run)
+    assert metric_rows(str(run)) == metric_rows(reference_run)
 
 
 def test_a_changed_state_file_is_refused(reference_run, tmp_path):
@@ -381,7 +347,7 @@ def test_a_full_disk_stops_the_run_in_one_line_and_it_resumes(reference_run, dat
     assert result.returncode == 0, result.stderr
     assert_same_checkpoint_params(checkpoint.checkpoint_dir(run, ITERATIONS),
                                   checkpoint.checkpoint_dir(reference_run, ITERATIONS))
-    assert metric_values(run) == metric_values(reference_run)
+    assert metric_rows(run) == metric_rows(reference_run)
 
 
 # ============================== SIGKILL during a save ==============================
@@ -438,7 +404,7 @@ def test_sigkill_at_many_moments_of_a_save_then_resume_equals_an_unstopped_run(
         assert result.returncode == 0, (newest, result.stderr)
         assert_same_checkpoint_params(checkpoint.checkpoint_dir(run, ITERATIONS),
                                       checkpoint.checkpoint_dir(reference_run, ITERATIONS))
-        assert metric_values(run) == metric_values(reference_run)  # none missing or doubled
+        assert metric_rows(run) == metric_rows(reference_run)  # none missing or doubled
         leftovers = [n for n in os.listdir(os.path.join(run, 'checkpoints'))
                      if not checkpoint._NAME.match(n)]
         assert leftovers == []

@@ -2,37 +2,20 @@
 jupyter_client): the shipped notebook on tiny settings, the figure replaced in place, flag
 errors and the stop button leaving the kernel alive."""
 import base64
-import json
 import os
 import queue
 import time
 
-import mxnet as mx
 import nbformat
 import pytest
 from jupyter_client import KernelManager
 from nbclient import NotebookClient
 
 import checkpoint
-import score
 from helpers import REPO
 
 NOTEBOOK = os.path.join(REPO, 'dcgan_mnist.ipynb')
 KERNEL_TIMEOUT = 300  # seconds a cell may run
-
-
-@pytest.fixture(scope='module')
-def classifier(tmp_path_factory):
-    """score.py's classifier files, from an untrained LeNet (the scores' values don't matter)."""
-    path = str(tmp_path_factory.mktemp('classifier') / 'lenet.params')
-    logits, _ = score.lenet_symbol()
-    module = mx.mod.Module(logits, data_names=('data',), label_names=None)
-    module.bind(data_shapes=[('data', (8, 1, 28, 28))], for_training=False)
-    module.init_params(mx.init.Xavier())
-    module.save_params(path)
-    with open(path + '.json', 'w') as f:
-        json.dump({'test_accuracy': 0.1}, f)
-    return path
 
 
 class RecordingClient(NotebookClient):
@@ -63,7 +46,7 @@ def stream_text(outputs):
 
 
 def test_the_notebook_runs_top_to_bottom_with_one_figure_replaced_in_place(
-        data_dir, classifier, tmp_path):
+        data_dir, untrained_classifier, tmp_path):
     run = str(tmp_path / 'run')
     notebook = with_settings(nbformat.read(NOTEBOOK, as_version=4), '\n'.join([
         'ITERATIONS = 4',
@@ -71,7 +54,7 @@ def test_the_notebook_runs_top_to_bottom_with_one_figure_replaced_in_place(
         "TRAIN_FLAGS = '--seed 3 --batch-size 8 --vis-every 1 --data-dir %s'" % data_dir,
         "SAMPLE_FLAGS = '--num 8'",
         "SCORE_FLAGS = '--num 10 --no-baselines --data-dir %s --classifier %s'"
-        % (data_dir, classifier)]))
+        % (data_dir, untrained_classifier)]))
     client = RecordingClient(notebook, timeout=KERNEL_TIMEOUT, kernel_name='python3',
                              resources={'metadata': {'path': REPO}})
     client.execute()

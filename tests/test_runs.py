@@ -3,7 +3,6 @@
 Every run here trains the full networks on 52 small images in batches of 8 (7 iterations an
 epoch), so that a run of two epochs takes seconds.
 """
-import csv
 import io
 import json
 import os
@@ -18,7 +17,8 @@ import pytest
 import checkpoint
 import metrics
 import visualize
-from helpers import REPO, digit_like_images, run_program, write_idx
+from helpers import (REPO, assert_same_checkpoint_params, digit_like_images, metric_rows,
+                     run_program, write_idx)
 
 TWO_EPOCHS = 14
 RUN_FLAGS = ['--batch-size', '8', '--seed', '11', '--no-show']
@@ -38,25 +38,9 @@ def straight_run(data_dir, tmp_path_factory):
     return out
 
 
-def saved_params(run_dir, iteration):
-    found = checkpoint.checkpoint_dir(run_dir, iteration)
-    return {name: {key: value.asnumpy() for key, value in
-                   mx.nd.load(os.path.join(found, name + '.params')).items()}
-            for name in checkpoint.NETWORKS}
-
-
 def assert_same_params(run_a, run_b, iteration):
-    a, b = saved_params(run_a, iteration), saved_params(run_b, iteration)
-    for name in checkpoint.NETWORKS:
-        assert sorted(a[name]) == sorted(b[name])
-        for key in a[name]:
-            np.testing.assert_array_equal(a[name][key], b[name][key], err_msg=key)
-
-
-def metric_rows(run_dir):
-    """metrics.csv without the timing column."""
-    with open(os.path.join(run_dir, 'metrics.csv'), newline='') as f:
-        return [{k: v for k, v in row.items() if k != 'seconds'} for row in csv.DictReader(f)]
+    assert_same_checkpoint_params(checkpoint.checkpoint_dir(run_a, iteration),
+                                  checkpoint.checkpoint_dir(run_b, iteration))
 
 
 # ============================== what a run leaves ==============================
