@@ -189,11 +189,16 @@ def settle_settings(args, saved=None):
         args.seed = random.SystemRandom().randrange(2 ** 31)
 
 
-def prepare_output_dir(path, overwrite):
-    """Create `path`; refuse one that already holds files unless `overwrite` is set."""
+def check_output_dir(path, overwrite):
+    """Refuse an output folder that already holds files unless `overwrite` is set."""
     if os.path.isdir(path) and os.listdir(path) and not overwrite:
         raise SetupError('output directory %s already has files; choose another --output-dir '
                          'or pass --overwrite' % path)
+
+
+def prepare_output_dir(path, overwrite):
+    """Create `path`, after check_output_dir."""
+    check_output_dir(path, overwrite)
     try:
         os.makedirs(path, exist_ok=True)
     except OSError as e:
@@ -217,12 +222,13 @@ def first_device(ctx):
 
 def open_run(args, chief=True):
     """Settle the settings and the run folder; returns the checkpoint resumed from, or None.
-    Only the chief (the one process, or the first worker) creates or checks the folder."""
+    Only the chief (the one process, or the first worker) checks the folder; it is created
+    once the data and the devices are ready (an error before then leaves nothing behind)."""
     if args.resume is None:
         settle_settings(args)
         args.output_dir = args.output_dir or default_output_dir()
         if chief:
-            prepare_output_dir(args.output_dir, args.overwrite)
+            check_output_dir(args.output_dir, args.overwrite)
         return None
     if args.output_dir is not None:
         raise SetupError('--output-dir cannot be combined with --resume: a resumed run goes '
@@ -722,6 +728,8 @@ def train(argv):
                                      shard)
         print('MNIST: %d images from %s, ready in %.1f s'
               % (image_iter.num_data, args.data_dir, time.perf_counter() - started), flush=True)
+        if shard[0] == 0 and not resumed_from:
+            prepare_output_dir(args.output_dir, args.overwrite)
         trainer = Trainer(args, ctx, image_iter, resumed_from, kvstore)
     except (SetupError, mnist.MnistDataError, mxnet_setup.ContextError,
             checkpoint.CheckpointError) as e:

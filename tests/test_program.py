@@ -116,6 +116,7 @@ def test_missing_data_without_download(tmp_path):
     assert one_error_line(result) == (
         'error: %s lacks train-images-idx3-ubyte, train-labels-idx1-ubyte, '
         't10k-images-idx3-ubyte, t10k-labels-idx1-ubyte' % empty)
+    assert not (tmp_path / 'out').exists()  # a run that never started leaves no folder
 
 
 def test_missing_data_that_cannot_be_downloaded(tmp_path):
