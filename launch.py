@@ -11,13 +11,16 @@ DMLC_* variables they need. As shipped it cannot run on Python 3.9 or newer, nor
 - dmlc_tracker calls Thread.isAlive, which Python 3.9 removed: restored here;
 - a worker that fails raised an exception that printed the worker's whole environment: here
   it is one line per process that failed;
-- the scheduler and the servers wait forever once a worker is gone: here, when every worker
-  has ended, whatever is left of the job is stopped and the launcher exits, non-zero if any
-  worker failed. (Workers that lose a peer stop by themselves: dcgan_mnist.py's
-  --stall-timeout.)
+- the scheduler and the servers wait forever once a worker is gone: with --launcher local,
+  when every worker has ended, whatever is left of the job is stopped and the launcher exits,
+  non-zero if any worker failed. (Workers that lose a peer stop by themselves:
+  dcgan_mnist.py's --stall-timeout.)
 - the scheduler's address is this machine's: 127.0.0.1 for --launcher local; for ssh give the
   address the other hosts reach this one at with --host-ip (MXNet's guess otherwise).
 """
+# First: refuses a Python MXNet cannot run, in one line, as every command here does.
+import mxnet_setup  # noqa: F401
+
 import argparse
 import importlib.util
 import os
@@ -48,8 +51,7 @@ def mxnet_launcher_path():
 
 
 def restore_python2_threading():
-    """dmlc_tracker calls Thread.isAlive and setDaemon, the names Python 3.9 removed or
-    deprecated; give them back when missing."""
+    """dmlc_tracker calls Thread.isAlive, which Python 3.9 removed; give it back."""
     if not hasattr(threading.Thread, 'isAlive'):
         threading.Thread.isAlive = threading.Thread.is_alive
 

@@ -171,7 +171,7 @@ def pyenv_python(minor):
 
 @pytest.mark.parametrize('minor', ['3.13', '3.9'])
 @pytest.mark.parametrize('program', ['dcgan_mnist.py', 'sample.py', 'score.py', 'benchmark.py',
-                                     os.path.join('tests', 'conftest.py')])
+                                     'launch.py', os.path.join('tests', 'conftest.py')])
 def test_every_program_and_the_tests_refuse_other_pythons_in_one_line(program, minor):
     """A real interpreter of that version, with none of the requirements: the refusal comes
     before anything that Python lacks (numpy, or a module of a newer standard library)."""
