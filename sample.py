@@ -65,11 +65,10 @@ class Sampler:
         return np.concatenate(images)[:count], noise[:count]
 
 
-def sampler_from_checkpoint(path, ctx, averaged=False, how_to_use='python sample.py %s'):
-    """A Sampler loaded with the generator of the checkpoint at `path` (or a run's newest),
-    or with its averaged weights (see averaging.py) when `averaged`. A damaged checkpoint is
-    refused with a pointer to an intact one (`how_to_use % folder`: the command for it)."""
-    found, state = checkpoint.open_checkpoint(path, how_to_use)
+def sampler_from_checkpoint(found, state, ctx, averaged=False):
+    """A Sampler loaded with the generator of the checkpoint `found` (with its `state`, as
+    checkpoint.open_checkpoint gives them, verified), or with its averaged weights (see
+    averaging.py) when `averaged`."""
     params_path = os.path.join(found, 'generator.params')
     arg_params, aux_params = checkpoint.load_params(params_path)
     if averaged:
@@ -84,7 +83,7 @@ def sampler_from_checkpoint(path, ctx, averaged=False, how_to_use='python sample
                 if name != 'rand'}
     checkpoint.check_shapes(params_path, dict(arg_params, **aux_params), expected)
     sampler.set_params(arg_params, aux_params)
-    return sampler, found
+    return sampler
 
 
 def parse_args(argv=None):
@@ -121,7 +120,8 @@ def main(argv=None):
                 raise checkpoint.CheckpointError('%s exists; choose another name or pass '
                                                  '--overwrite' % path)
         ctx, _ = mxnet_setup.choose_context(mx, args.context)
-        sampler, found = sampler_from_checkpoint(args.checkpoint, ctx, args.averaged)
+        found, state = checkpoint.open_checkpoint(args.checkpoint, 'python sample.py %s')
+        sampler = sampler_from_checkpoint(found, state, ctx, args.averaged)
     except (checkpoint.CheckpointError, mxnet_setup.ContextError) as e:
         sys.exit('error: %s' % e)
     images, _ = sampler.sample(args.num, args.seed)

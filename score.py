@@ -397,12 +397,11 @@ def main(argv=None):
     args = parse_args(argv)
     try:
         ctx, _ = mxnet_setup.choose_context(mx, args.context)
-        sampler, found = sampler_from_checkpoint(args.checkpoint, ctx,
-                                                 how_to_use='python score.py %s')
-        state = checkpoint.load_state(found)
+        found, state = checkpoint.open_checkpoint(args.checkpoint, 'python score.py %s')
+        sampler = sampler_from_checkpoint(found, state, ctx)
         averaged = None
         if os.path.exists(os.path.join(found, checkpoint.AVERAGE)):
-            averaged, _ = sampler_from_checkpoint(found, ctx, averaged=True)
+            averaged = sampler_from_checkpoint(found, state, ctx, averaged=True)
         classifier, accuracy = load_or_train_classifier(args.classifier, args.data_dir, ctx)
         (train_images, _), (test_images, _) = mnist.load_mnist_sets(args.data_dir)
     except (checkpoint.CheckpointError, mnist.MnistDataError, mxnet_setup.ContextError) as e:
