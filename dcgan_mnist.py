@@ -704,12 +704,11 @@ def main(argv=None):
     """Run the program with `argv` (default: the command line). In a terminal an error ends
     the process with its exit code (1; 2 for a bad flag; 130 after Ctrl-C). Inside a notebook
     kernel the message is printed and the code returned instead, so the kernel lives on."""
-    if not notebook.in_kernel():
-        train(argv)
-        return 0
     try:
         train(argv)
     except SystemExit as stop:
+        if not notebook.in_kernel():
+            raise
         return notebook.exit_status(stop)
     return 0
 
