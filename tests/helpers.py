@@ -50,15 +50,21 @@ def write_small_mnist(folder):
     return folder
 
 
+def headless_env(**extra):
+    """This process's environment with no display, no matplotlib backend and no MXNet
+    distributed role (DMLC_*), plus `extra`: a program run with it is headless and alone."""
+    environment = {key: value for key, value in os.environ.items()
+                   if key not in ('DISPLAY', 'WAYLAND_DISPLAY', 'MPLBACKEND')
+                   and not key.startswith('DMLC_')}
+    environment.update(extra)
+    return environment
+
+
 def run_program(*args, env=None, timeout=600):
     """Run `python dcgan_mnist.py ARGS` headless; returns the CompletedProcess."""
-    environment = dict(os.environ)
-    environment.pop('DISPLAY', None)
-    environment.pop('WAYLAND_DISPLAY', None)
-    environment.pop('MPLBACKEND', None)
-    environment.update(env or {})
     return subprocess.run([sys.executable, os.path.join(REPO, 'dcgan_mnist.py')] + list(args),
-                          capture_output=True, text=True, env=environment, timeout=timeout)
+                          capture_output=True, text=True, env=headless_env(**(env or {})),
+                          timeout=timeout)
 
 
 # The distributed test: each worker's batches, also fed to the single-process check.

@@ -24,7 +24,8 @@ import checkpoint
 import dcgan_mnist
 import sample
 import score
-from helpers import REPO, assert_same_checkpoint_params, metric_rows, run_program
+from helpers import (REPO, assert_same_checkpoint_params, headless_env, metric_rows,
+                     run_program)
 
 RUN_FLAGS = ['--batch-size', '8', '--seed', '5', '--no-show', '--vis-every', '100']
 ITERATIONS = 6
@@ -356,10 +357,9 @@ KILL_TRIALS = 3
 
 
 def start_training(data_dir, run, *flags):
-    env = {k: v for k, v in os.environ.items() if k not in ('DISPLAY', 'WAYLAND_DISPLAY')}
     return subprocess.Popen(
         [sys.executable, os.path.join(REPO, 'dcgan_mnist.py'), '--data-dir', data_dir,
-         *RUN_FLAGS, '--output-dir', run, *flags], env=env, stdout=subprocess.DEVNULL,
+         *RUN_FLAGS, '--output-dir', run, *flags], env=headless_env(), stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE, text=True)
 
 

@@ -16,7 +16,7 @@ import pytest
 import checkpoint
 import dcgan_mnist as app
 import watchdog
-from helpers import DIST_BATCH, REPO, worker_batches, write_small_mnist
+from helpers import DIST_BATCH, REPO, headless_env, worker_batches, write_small_mnist
 
 TESTS = os.path.dirname(os.path.abspath(__file__))
 LAUNCH = [sys.executable, os.path.join(REPO, 'launch.py'), '-n', '2', '-s', '1',
@@ -24,13 +24,6 @@ LAUNCH = [sys.executable, os.path.join(REPO, 'launch.py'), '-n', '2', '-s', '1',
 PROGRAM = [sys.executable, os.path.join(REPO, 'dcgan_mnist.py'), '--kvstore', 'dist_sync',
            '--seed', '3', '--batch-size', '8', '--no-show']
 TIMEOUT = 300
-
-
-def headless_env(**extra):
-    env = {k: v for k, v in os.environ.items()
-           if k not in ('DISPLAY', 'WAYLAND_DISPLAY') and not k.startswith('DMLC_')}
-    env.update(extra)
-    return env
 
 
 def launch(command, **extra_env):

@@ -17,8 +17,8 @@ import pytest
 import checkpoint
 import metrics
 import visualize
-from helpers import (REPO, assert_same_checkpoint_params, digit_like_images, metric_rows,
-                     run_program, write_idx)
+from helpers import (REPO, assert_same_checkpoint_params, digit_like_images, headless_env,
+                     metric_rows, run_program, write_idx)
 
 TWO_EPOCHS = 14
 RUN_FLAGS = ['--batch-size', '8', '--seed', '11', '--no-show']
@@ -129,7 +129,7 @@ def test_resume_continues_exactly(data_dir, straight_run, tmp_path):
 def test_ctrl_c_saves_a_checkpoint_and_the_run_resumes_from_it(data_dir, straight_run,
                                                                tmp_path):
     out = str(tmp_path / 'run')
-    env = {k: v for k, v in os.environ.items() if k not in ('DISPLAY', 'WAYLAND_DISPLAY')}
+    env = headless_env()
     process = subprocess.Popen(
         [sys.executable, os.path.join(REPO, 'dcgan_mnist.py'), '--data-dir', data_dir,
          *RUN_FLAGS, '--epochs', '2', '--vis-every', '1', '--output-dir', out],
