@@ -184,6 +184,18 @@ def _save_arrays(path, arrays):
         raise OSError(errno.EIO, 'MXNet could not write it', path) from None
 
 
+def params_dict(arg_params, aux_params=None):
+    """The {'arg:NAME': array, 'aux:NAME': array} dict a .params file holds."""
+    return dict([('arg:' + name, array) for name, array in arg_params.items()] +
+                [('aux:' + name, array) for name, array in (aux_params or {}).items()])
+
+
+def save_params(path, arg_params, aux_params=None):
+    """Write parameters as a .params file (data only: MXNet's own array format)."""
+    _save_arrays(path, params_dict(arg_params, aux_params))
+    mx.nd.waitall()
+
+
 def _write_bytes(path, data):
     with open(path, 'wb') as f:
         f.write(data)
@@ -194,9 +206,7 @@ def _write_files(folder, modules, state, fixed_noise, average):
     records = {}
     for name, module in modules.items():
         arg_params, aux_params = module.get_params()
-        _save_arrays(os.path.join(folder, name + '.params'),
-                     dict([('arg:' + key, value) for key, value in arg_params.items()] +
-                          [('aux:' + key, value) for key, value in aux_params.items()]))
+        _save_arrays(os.path.join(folder, name + '.params'), params_dict(arg_params, aux_params))
         _save_arrays(os.path.join(folder, name + '.states'), _state_arrays(module))
         records[name] = optimizer_record(module)
     for name, record in records.items():
@@ -205,8 +215,7 @@ def _write_files(folder, modules, state, fixed_noise, average):
     with open(os.path.join(folder, FIXED_NOISE), 'wb') as f:
         np.save(f, np.ascontiguousarray(fixed_noise), allow_pickle=False)
     if average is not None:
-        _save_arrays(os.path.join(folder, AVERAGE),
-                     {'arg:' + name: array for name, array in average.items()})
+        _save_arrays(os.path.join(folder, AVERAGE), params_dict(average))
     mx.nd.waitall()
     files = {}
     for name in sorted(os.listdir(folder)):  # on disk, not only in the page cache

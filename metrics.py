@@ -15,7 +15,8 @@ import visualize
 FIELDS = ('global_iteration', 'epoch', 'iteration', 'd_loss', 'g_loss', 'd_real', 'd_fake',
           'd_fake_after', 'd_acc_real', 'd_acc_fake', 'seconds')
 SCORE_FIELDS = ('global_iteration', 'generator', 'inception_score', 'fid', 'kid',
-                'classes_covered', 'kl_to_uniform', 'mean_confidence', 'precision', 'recall')
+                'classes_covered', 'kl_to_uniform', 'mean_confidence', 'precision', 'recall',
+                'classifier_sha256')
 SMOOTHING = 25  # iterations in the moving average drawn over the raw curves
 # The discriminator "wins outright" when, over this many iterations, its accuracy is above
 # WIN_ACCURACY or its loss below WIN_LOSS: the generator then learns next to nothing.

@@ -3,12 +3,11 @@
     python score.py runs/20261123-174402            # newest checkpoint of a run, 5,000 samples
     python score.py runs/.../checkpoints/iter-0000600 --num 5000 --json score.json
 
-Every image, generated or real, reaches the classifier the same way: 64x64x3 in [-1, 1],
-the channels averaged, scaled to [0, 1] and shrunk to 28x28 with area averaging. Real
-digits take the full round trip, 28x28 -> the tutorial's 64x64x3 -> 28x28, so that real and
-generated images differ only in what the generator did. The classifier is trained on the
-60,000 round-tripped training images (once; cached to disk) and reports its accuracy on the
-10,000 round-tripped test images.
+The classifier is the LeNet shipped in weights/lenet_mnist.params (see classifier.py): the
+same network on every machine, checked by its SHA-256 before use, so that these numbers can
+be compared with the README's and with anyone else's. Every score written names its hash.
+`--classifier PATH` scores with other weights (see classifier.py --train) and says loudly
+that the numbers are not comparable.
 
 The scores (N samples; N = 5,000 unless told, the same N whenever scores are compared):
 
@@ -26,16 +25,22 @@ Beside the checkpoint's numbers it gives the same numbers for N real training im
 floor: what a perfect generator would reach) and for an untrained generator (the ceiling).
 Samples are drawn as everywhere in this project, BatchNorm in training mode, in batches of
 the training batch size (see sample.py).
+
+What depends only on the real digits (the test set's features and the classifier's accuracy,
+the floor's numbers) is computed once and cached in data/score_cache/, in files named by
+the classifier's hash, classifier.PREPROCESSING and the digits themselves: scoring again
+with any of them changed computes afresh.
 """
 # First of all: refuses a Python MXNet cannot run (in one line), sets the thread defaults
 # before numpy and MXNet load, and gives numpy back the aliases MXNet uses.
 import mxnet_setup
 
+import hashlib
 import json
-import math
 import os
 import sys
-import time
+import tempfile
+import zipfile
 
 import numpy as np
 
@@ -44,149 +49,24 @@ try:
 except OSError as load_error:
     sys.exit('error: ' + mxnet_setup.explain_load_failure(load_error))
 
-import cv2
-
 import checkpoint
+import classifier as lenet
 import mnist
 import symbols
+from classifier import classifier_input, round_trip
 from cli import OneLineArgumentParser, positive_int
 from sample import Sampler, sampler_from_checkpoint
 
-DEFAULT_CLASSIFIER = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'data',
-                                  'lenet_mnist.params')
-CLASSIFIER_SIZE = 28
-NUM_CLASSES = 10
-FEATURE_SIZE = 256
-CLASSIFIER_EPOCHS = 5
-CLASSIFIER_BATCH = 128
-CLASSIFIER_SEED = 0
-PREDICT_BATCH = 500
+NUM_SAMPLES = 5000
 IS_SPLITS = 10
 KID_SUBSETS = 100
 KID_SUBSET_SIZE = 1000
 NEIGHBOURS = 3
 COVERAGE_SHARE = 0.02   # a digit counts as covered when at least 2% of the samples are it
 COVERED_CLASSES = 8     # fewer covered digits than this is called collapse
-NUM_SAMPLES = 5000
-
-
-# ============================== images into the classifier ==============================
-
-def classifier_input(batch):
-    """(N, C, 64, 64) in [-1, 1] to (N, 1, 28, 28) float32 in [0, 1]: grey, area-shrunk."""
-    grey = (np.asarray(batch, dtype=np.float32).mean(axis=1) + 1.0) / 2.0
-    small = [cv2.resize(image, (CLASSIFIER_SIZE, CLASSIFIER_SIZE), interpolation=cv2.INTER_AREA)
-             for image in grey]
-    return np.clip(np.asarray(small, dtype=np.float32), 0, 1)[:, np.newaxis]
-
-
-def round_trip(images, chunk=mnist.PREPARE_CHUNK):
-    """Real uint8 digits (N, 28, 28) through the tutorial's preparation and back."""
-    return np.concatenate([classifier_input(mnist.prepare_chunk(images[start:start + chunk],
-                                                                symbols.IMAGE_SIZE))
-                           for start in range(0, len(images), chunk)])
-
-
-# ============================== the classifier ==============================
-
-def lenet_symbol():
-    """LeNet-style: two 5x5 convolutions with max pooling, a 256-unit layer, ten outputs."""
-    x = mx.sym.Variable('data')
-    for index, filters in enumerate((32, 64), start=1):
-        x = mx.sym.Convolution(x, name='conv%d' % index, kernel=(5, 5), num_filter=filters)
-        x = mx.sym.Activation(x, act_type='relu')
-        x = mx.sym.Pooling(x, pool_type='max', kernel=(2, 2), stride=(2, 2))
-    x = mx.sym.FullyConnected(mx.sym.Flatten(x), name='fc1', num_hidden=FEATURE_SIZE)
-    features = mx.sym.Activation(x, name='features', act_type='relu')
-    logits = mx.sym.FullyConnected(features, name='fc2', num_hidden=NUM_CLASSES)
-    return logits, features
-
-
-class Classifier:
-    """The trained LeNet: class probabilities and penultimate features of 28x28 inputs."""
-
-    def __init__(self, arg_params, aux_params, ctx):
-        logits, features = lenet_symbol()
-        self.module = mx.mod.Module(mx.sym.Group([mx.sym.softmax(logits), features]),
-                                    data_names=('data',), label_names=None, context=ctx)
-        self.module.bind(data_shapes=[('data', (PREDICT_BATCH, 1, CLASSIFIER_SIZE,
-                                                CLASSIFIER_SIZE))], for_training=False)
-        self.module.set_params(arg_params, aux_params)
-
-    def predict(self, inputs):
-        """(probabilities (N, 10), features (N, 256)) for inputs (N, 1, 28, 28)."""
-        probabilities, features = [], []
-        for start in range(0, len(inputs), PREDICT_BATCH):
-            chunk = inputs[start:start + PREDICT_BATCH]
-            padded = np.zeros((PREDICT_BATCH,) + chunk.shape[1:], np.float32)
-            padded[:len(chunk)] = chunk
-            self.module.forward(mx.io.DataBatch([mx.nd.array(padded)]), is_train=False)
-            outputs = [output.asnumpy()[:len(chunk)] for output in self.module.get_outputs()]
-            probabilities.append(outputs[0])
-            features.append(outputs[1])
-        return (np.concatenate(probabilities).astype(np.float64),
-                np.concatenate(features).astype(np.float64))
-
-    def accuracy(self, inputs, labels):
-        return float(np.mean(self.predict(inputs)[0].argmax(axis=1) == labels))
-
-
-def train_classifier(inputs, labels, ctx, epochs=CLASSIFIER_EPOCHS, seed=CLASSIFIER_SEED,
-                     max_batches=None):
-    """Train the LeNet on (inputs (N, 1, 28, 28), labels); returns (arg_params, aux_params)."""
-    mx.random.seed(seed)
-    np.random.seed(seed)  # NDArrayIter shuffles with numpy's global generator
-    train_iter = mx.io.NDArrayIter(inputs, labels.astype(np.float32), CLASSIFIER_BATCH,
-                                   shuffle=True, label_name='softmax_label')
-    logits, _ = lenet_symbol()
-    module = mx.mod.Module(mx.sym.SoftmaxOutput(logits, name='softmax'), context=ctx)
-    module.bind(data_shapes=train_iter.provide_data, label_shapes=train_iter.provide_label)
-    module.init_params(mx.init.Xavier(magnitude=2.0))
-    # Adam at 0.001, halved after every epoch: the last epochs settle the weights.
-    schedule = mx.lr_scheduler.FactorScheduler(step=math.ceil(len(inputs) / CLASSIFIER_BATCH),
-                                               factor=0.5, base_lr=0.001)
-    module.init_optimizer(optimizer='adam', optimizer_params={'lr_scheduler': schedule})
-    for _ in range(epochs):
-        train_iter.reset()
-        for count, batch in enumerate(train_iter):
-            if max_batches is not None and count >= max_batches:
-                break
-            module.forward_backward(batch)
-            module.update()
-    mx.nd.waitall()
-    return module.get_params()
-
-
-def load_or_train_classifier(path, data_dir, ctx, log=print):
-    """The cached classifier at `path` and its test accuracy; trained and cached if missing."""
-    info_path = path + '.json'
-    if os.path.exists(path) and os.path.exists(info_path):
-        arg_params, aux_params = checkpoint.load_params(path)
-        with open(info_path) as f:
-            return Classifier(arg_params, aux_params, ctx), json.load(f)['test_accuracy']
-    log('Training the LeNet scorer on the 60,000 MNIST training digits (once; cached in %s) ...'
-        % path)
-    started = time.perf_counter()
-    (train_x, train_y), (test_x, test_y) = load_round_tripped(data_dir)
-    arg_params, aux_params = train_classifier(train_x, train_y, ctx)
-    classifier = Classifier(arg_params, aux_params, ctx)
-    accuracy = classifier.accuracy(test_x, test_y)
-    temporary = path + '.partial'
-    mx.nd.save(temporary, dict({'arg:' + k: v for k, v in arg_params.items()},
-                               **{'aux:' + k: v for k, v in aux_params.items()}))
-    mx.nd.waitall()
-    os.replace(temporary, path)
-    with open(info_path, 'w') as f:
-        json.dump({'test_accuracy': accuracy, 'epochs': CLASSIFIER_EPOCHS}, f)
-    log('LeNet scorer: %.2f%% on the 10,000 test digits, trained in %.0f s'
-        % (100 * accuracy, time.perf_counter() - started))
-    return classifier, accuracy
-
-
-def load_round_tripped(data_dir):
-    """((train inputs, labels), (test inputs, labels)) of real MNIST, round-tripped."""
-    return tuple((round_trip(images), labels)
-                 for images, labels in mnist.load_mnist_sets(data_dir))
+CACHE_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'data', 'score_cache')
+NOT_COMPARABLE = ('warning: scoring with %s (SHA-256 %s), not the shipped classifier: these '
+                  'scores are NOT comparable with the README\'s or with anyone else\'s')
 
 
 # ============================== the statistics ==============================
@@ -242,9 +122,9 @@ def kernel_distance(features_a, features_b, subsets=KID_SUBSETS, subset_size=KID
 def class_coverage(probabilities):
     """(each digit's share of the predictions, KL(shares || uniform), mean confidence)."""
     predicted = probabilities.argmax(axis=1)
-    shares = np.bincount(predicted, minlength=NUM_CLASSES) / len(predicted)
+    shares = np.bincount(predicted, minlength=lenet.NUM_CLASSES) / len(predicted)
     nonzero = shares[shares > 0]
-    kl = float(np.sum(nonzero * np.log(nonzero * NUM_CLASSES)))
+    kl = float(np.sum(nonzero * np.log(nonzero * lenet.NUM_CLASSES)))
     return shares, kl, float(probabilities.max(axis=1).mean())
 
 
@@ -279,12 +159,97 @@ def precision_recall(real, fake, k=NEIGHBOURS):
 
 # ============================== scoring ==============================
 
-class Reference:
-    """The real side of every comparison: the test set's features, computed once."""
+def digits_digest(sets):
+    """SHA-256 of MNIST's arrays ((images, labels) pairs), whatever files they came from."""
+    digest = hashlib.sha256()
+    for images, labels in sets:
+        for array in (images, labels):
+            digest.update(np.ascontiguousarray(array).tobytes())
+    return digest.hexdigest()
 
-    def __init__(self, classifier, test_inputs, num):
-        _, self.features = classifier.predict(test_inputs)
-        self.pr_features = self.features[:num]  # as many real as generated images for P&R
+
+def _read_cached(path, read):
+    """What `read(path)` gives, or None when the file is missing or unreadable (a cache
+    entry cut short is computed again)."""
+    try:
+        return read(path)
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):
+        return None
+
+
+def _read_json(path):
+    with open(path) as f:
+        return json.load(f)
+
+
+def _write_cached(path, write):
+    """`write(file)` into `path` whole or not at all; a cache that cannot be written (a
+    read-only or full disk) costs only time, so that is a warning."""
+    try:
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        # A name of its own: two scorers may fill the same entry at once.
+        handle, temporary = tempfile.mkstemp(dir=os.path.dirname(path), suffix='.partial')
+        try:
+            with os.fdopen(handle, 'wb') as f:
+                write(f)
+            os.replace(temporary, path)
+        except OSError:
+            os.remove(temporary)
+            raise
+    except OSError as e:
+        print('warning: could not cache %s (%s); it will be computed again next time'
+              % (path, e.strerror), file=sys.stderr)
+
+
+class RealDigits:
+    """The real side of every comparison: the test digits' features, the classifier's test
+    accuracy, and the floor's scores, each computed once per classifier, preprocessing and
+    data set, and cached in `cache_dir`."""
+
+    def __init__(self, classifier, data_dir, cache_dir=CACHE_DIR):
+        self.classifier = classifier
+        self.sets = mnist.load_mnist_sets(data_dir)
+        self.key = hashlib.sha256(json.dumps(
+            [classifier.sha256, lenet.PREPROCESSING, digits_digest(self.sets)]).encode()
+        ).hexdigest()[:16]
+        self.cache_dir = cache_dir
+        path = self.cache_path('test-features.npz')
+        cached = _read_cached(path, self._read_features)
+        if cached is None:
+            cached = self._compute_features()
+            _write_cached(path, lambda f: np.savez(f, features=cached[0], accuracy=cached[1]))
+        features, self.test_accuracy = cached
+        self.features = features.astype(np.float64)
+
+    def cache_path(self, name):
+        return os.path.join(self.cache_dir, '%s-%s' % (self.key, name))
+
+    @staticmethod
+    def _read_features(path):
+        with np.load(path, allow_pickle=False) as arrays:
+            return arrays['features'], float(arrays['accuracy'])
+
+    def _compute_features(self):
+        _, (test_images, test_labels) = self.sets
+        probabilities, features = self.classifier.predict(round_trip(test_images))
+        accuracy = float(np.mean(probabilities.argmax(axis=1) == test_labels))
+        return features.astype(np.float32), accuracy  # the network's own float32: no loss
+
+    @property
+    def num_test(self):
+        return len(self.features)
+
+    def floor(self, num, seed):
+        """The scores of `num` real training digits (drawn with `seed`): what a perfect
+        generator would reach."""
+        path = self.cache_path('floor-n%d-seed%d.json' % (num, seed))
+        scores = _read_cached(path, _read_json)
+        if scores is None:
+            (train_images, _), _ = self.sets
+            picks = np.random.RandomState(seed).choice(len(train_images), num, replace=False)
+            scores = score_inputs(self.classifier, round_trip(train_images[picks]), self)
+            _write_cached(path, lambda f: f.write(json.dumps(scores).encode()))
+        return scores
 
 
 def score_inputs(classifier, inputs, reference, kid_subsets=KID_SUBSETS):
@@ -293,7 +258,8 @@ def score_inputs(classifier, inputs, reference, kid_subsets=KID_SUBSETS):
     is_mean, is_std = inception_score(probabilities)
     kid_mean, kid_std = kernel_distance(features, reference.features, subsets=kid_subsets)
     shares, kl, confidence = class_coverage(probabilities)
-    precision, recall = precision_recall(reference.pr_features[:len(features)], features)
+    # as many real as generated images for precision and recall
+    precision, recall = precision_recall(reference.features[:len(features)], features)
     return {'num_samples': len(inputs), 'inception_score': is_mean, 'inception_score_std': is_std,
             'fid': frechet_distance(features, reference.features),
             'kid': kid_mean, 'kid_std': kid_std,
@@ -308,22 +274,23 @@ def collapsed(scores):
 
 
 class TrainingScorer:
-    """Scores taken during training: fewer samples and KID subsets, the same statistics."""
+    """Scores taken during training: fewer samples and KID subsets, the same statistics, the
+    shipped classifier."""
 
     KID_SUBSETS = 10
 
-    def __init__(self, classifier_path, data_dir, ctx, num, seed, log=print):
-        self.classifier, _ = load_or_train_classifier(classifier_path, data_dir, ctx, log)
-        _, (test_images, _) = mnist.load_mnist_sets(data_dir)
-        self.reference = Reference(self.classifier, round_trip(test_images), num)
+    def __init__(self, data_dir, ctx, num, seed):
+        self.classifier = lenet.load_classifier(lenet.SHIPPED, ctx)
+        self.real = RealDigits(self.classifier, data_dir)
         self.num, self.seed = num, seed
 
     def score(self, sampler):
         images, _ = sampler.sample(self.num, self.seed)
         if not np.isfinite(images).all():
             raise FloatingPointError('the generator produced NaN or inf')
-        return score_inputs(self.classifier, classifier_input(images), self.reference,
-                            kid_subsets=self.KID_SUBSETS)
+        return dict(score_inputs(self.classifier, classifier_input(images), self.real,
+                                 kid_subsets=self.KID_SUBSETS),
+                    classifier_sha256=self.classifier.sha256)
 
 
 def untrained_generator_params(batch_size, noise_dim, seed, ctx):
@@ -360,7 +327,7 @@ def format_table(columns):
     rows = [['', *(heading for heading, _ in columns)]]
     for label, key, fmt, spread in ROWS:
         rows.append([label, *(_cell(scores, key, fmt, spread) for _, scores in columns)])
-    for digit in range(NUM_CLASSES):
+    for digit in range(lenet.NUM_CLASSES):
         rows.append(['share of digit %d' % digit,
                      *('%.1f%%' % (100 * scores['class_shares'][digit]) for _, scores in columns)])
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
@@ -382,15 +349,28 @@ def parse_args(argv=None):
                              'checkpoint folder)')
     parser.add_argument('--no-baselines', action='store_true',
                         help='skip the floor (real digits) and ceiling (untrained generator)')
-    parser.add_argument('--classifier', default=DEFAULT_CLASSIFIER,
-                        help='the cached LeNet (trained there when missing; default: '
-                             'data/lenet_mnist.params)')
+    parser.add_argument('--classifier', metavar='PATH', default=None,
+                        help='score with these LeNet weights (made by classifier.py --train) '
+                             'instead of the shipped ones; the scores are then not comparable')
+    parser.add_argument('--cache-dir', default=CACHE_DIR,
+                        help='where the real digits\' statistics are cached (default: '
+                             'data/score_cache)')
     parser.add_argument('--data-dir', default=None,
                         help='MNIST folder (default: $%s, else data/mnist)' % mnist.DATA_DIR_ENV)
     parser.add_argument('--context', choices=('auto', 'cpu', 'gpu'), default='auto')
     args = parser.parse_args(argv)
     args.data_dir = args.data_dir or mnist.default_data_dir()
     return args
+
+
+def load_scorer(path, ctx):
+    """The shipped classifier (verified) when `path` is None, else the weights in `path`."""
+    if path is None:
+        return lenet.load_classifier(lenet.SHIPPED, ctx)
+    classifier = lenet.load_classifier(path, ctx, expected_sha256=None)
+    if classifier.sha256 != lenet.SHIPPED_SHA256:
+        print(NOT_COMPARABLE % (path, classifier.sha256), file=sys.stderr, flush=True)
+    return classifier
 
 
 def main(argv=None):
@@ -402,28 +382,26 @@ def main(argv=None):
         averaged = None
         if os.path.exists(os.path.join(found, checkpoint.AVERAGE)):
             averaged = sampler_from_checkpoint(found, state, ctx, averaged=True)
-        classifier, accuracy = load_or_train_classifier(args.classifier, args.data_dir, ctx)
-        (train_images, _), (test_images, _) = mnist.load_mnist_sets(args.data_dir)
-    except (checkpoint.CheckpointError, mnist.MnistDataError, mxnet_setup.ContextError) as e:
+        classifier = load_scorer(args.classifier, ctx)
+        real = RealDigits(classifier, args.data_dir, args.cache_dir)
+    except (checkpoint.CheckpointError, lenet.ClassifierError, mnist.MnistDataError,
+            mxnet_setup.ContextError) as e:
         sys.exit('error: %s' % e)
-    if args.num > len(test_images):
+    if args.num > real.num_test:
         sys.exit('error: --num %d is more than the %d test digits the scores compare with'
-                 % (args.num, len(test_images)))
-    print('Classifier accuracy on the test digits: %.2f%%' % (100 * accuracy))
-    reference = Reference(classifier, round_trip(test_images), args.num)
+                 % (args.num, real.num_test))
+    print('Classifier %s: %.2f%% on the test digits'
+          % (classifier.sha256[:12], 100 * real.test_accuracy))
 
     def score_sampler(s):
         images, _ = s.sample(args.num, args.seed)
-        return score_inputs(classifier, classifier_input(images), reference)
+        return score_inputs(classifier, classifier_input(images), real)
 
     columns = [('iteration %d' % state['global_iteration'], score_sampler(sampler))]
     if averaged:
         columns.append(('averaged G', score_sampler(averaged)))
     if not args.no_baselines:
-        picks = np.random.RandomState(args.seed).choice(len(train_images), args.num,
-                                                        replace=False)
-        columns.append(('real digits (floor)',
-                        score_inputs(classifier, round_trip(train_images[picks]), reference)))
+        columns.append(('real digits (floor)', real.floor(args.num, args.seed)))
         untrained = Sampler(ctx, state['batch_size'], state['noise_dim'])
         untrained.set_params(*untrained_generator_params(state['batch_size'],
                                                          state['noise_dim'], args.seed, ctx))
@@ -432,9 +410,11 @@ def main(argv=None):
     print(format_table(columns))
     json_path = args.json or os.path.join(found, 'score-n%d.json' % args.num)
     with open(json_path, 'w') as f:
-        json.dump({'checkpoint': found, 'classifier_test_accuracy': accuracy,
-                   'seed': args.seed, 'sampling': 'BatchNorm in training mode, batches of %d'
-                   % state['batch_size'], 'scores': dict(columns)}, f, indent=2)
+        json.dump({'checkpoint': found, 'classifier_sha256': classifier.sha256,
+                   'classifier_shipped': classifier.sha256 == lenet.SHIPPED_SHA256,
+                   'classifier_test_accuracy': real.test_accuracy, 'seed': args.seed,
+                   'sampling': 'BatchNorm in training mode, batches of %d' % state['batch_size'],
+                   'scores': dict(columns)}, f, indent=2)
     print('Wrote %s' % json_path)
 
 

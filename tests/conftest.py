@@ -23,21 +23,3 @@ def small_mnist(tmp_path):
 def data_dir(tmp_path_factory):
     """A folder of small MNIST files shared by a test module's runs, as a str."""
     return str(write_small_mnist(tmp_path_factory.mktemp('data') / 'mnist'))
-
-
-@pytest.fixture(scope='module')
-def untrained_classifier(tmp_path_factory):
-    """score.py's classifier files (weights and accuracy), from an untrained LeNet: for tests
-    where only the loading matters, not the scores' values."""
-    import json
-    import mxnet as mx
-    import score
-    path = str(tmp_path_factory.mktemp('classifier') / 'lenet.params')
-    logits, _ = score.lenet_symbol()
-    module = mx.mod.Module(logits, data_names=('data',), label_names=None)
-    module.bind(data_shapes=[('data', (8, 1, 28, 28))], for_training=False)
-    module.init_params(mx.init.Xavier())
-    module.save_params(path)
-    with open(path + '.json', 'w') as f:
-        json.dump({'test_accuracy': 0.1}, f)
-    return path

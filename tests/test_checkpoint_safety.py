@@ -114,7 +114,12 @@ class CreatesAFile:
         return open, (self.path, 'w')
 
 
-def run_every_loader(run, data_dir, classifier, tmp_path):
+def plant_pickle(path, marker):
+    with open(path, 'wb') as f:
+        pickle.dump(CreatesAFile(str(marker)), f)
+
+
+def run_every_loader(run, data_dir, tmp_path):
     """Resume the run for one more iteration, sample from it and score it, in this process
     (each may refuse: a planted file is not a valid one)."""
     commands = [
@@ -123,7 +128,7 @@ def run_every_loader(run, data_dir, classifier, tmp_path):
         (sample.main, [run, '--num', '4', '--out', str(tmp_path / 'digits.png'),
                        '--overwrite']),
         (score.main, [run, '--num', '10', '--no-baselines', '--data-dir', data_dir,
-                      '--classifier', classifier]),
+                      '--cache-dir', str(tmp_path / 'cache')]),
     ]
     for main, argv in commands:
         try:
@@ -132,8 +137,7 @@ def run_every_loader(run, data_dir, classifier, tmp_path):
             pass
 
 
-def test_pickles_planted_under_every_name_never_run(reference_run, data_dir, untrained_classifier,
-                                                    tmp_path):
+def test_pickles_planted_under_every_name_never_run(reference_run, data_dir, tmp_path):
     names = sorted(os.listdir(checkpoint.checkpoint_dir(reference_run, 2)))
     # and the optimizer pickles of format 1, which an older program wrote and read
     names += ['generator.optimizer', 'discriminator.optimizer']
@@ -144,12 +148,32 @@ def test_pickles_planted_under_every_name_never_run(reference_run, data_dir, unt
         target = os.path.join(folder, name)
         if os.path.exists(target):
             os.remove(target)
-        with open(target, 'wb') as f:
-            pickle.dump(CreatesAFile(str(marker)), f)
+        plant_pickle(target, marker)
         if name != checkpoint.STATE:
             reseal(folder)
-        run_every_loader(str(run), data_dir, untrained_classifier, tmp_path)
+        run_every_loader(str(run), data_dir, tmp_path)
         assert not marker.exists(), 'a pickle planted as %s was run' % name
+
+
+def test_pickles_planted_as_the_scorer_s_files_never_run(reference_run, data_dir, tmp_path,
+                                                         capsys):
+    """The cached statistics of real digits, and classifier weights a user was given."""
+    cache = tmp_path / 'cache'
+    args = [reference_run, '--num', '10', '--data-dir', data_dir, '--cache-dir', str(cache),
+            '--json', str(tmp_path / 'score.json')]
+    score.main(args)
+    entries = sorted(cache.iterdir())
+    assert len(entries) == 2  # the test digits' features, the floor's scores
+    marker = tmp_path / 'ran'
+    for entry in entries:
+        plant_pickle(entry, marker)
+    score.main(args)  # computes both again
+    weights = tmp_path / 'lenet.params'
+    plant_pickle(weights, marker)
+    with pytest.raises(SystemExit) as stop:
+        score.main(args + ['--classifier', str(weights)])
+    assert str(stop.value).startswith('error: %s cannot be read' % weights)
+    assert not marker.exists()
 
 
 def test_checkpoints_of_the_old_format_are_refused_in_one_line(reference_run, tmp_path):

@@ -46,15 +46,15 @@ def stream_text(outputs):
 
 
 def test_the_notebook_runs_top_to_bottom_with_one_figure_replaced_in_place(
-        data_dir, untrained_classifier, tmp_path):
+        data_dir, tmp_path):
     run = str(tmp_path / 'run')
     notebook = with_settings(nbformat.read(NOTEBOOK, as_version=4), '\n'.join([
         'ITERATIONS = 4',
         'RUN = %r' % run,
         "TRAIN_FLAGS = '--seed 3 --batch-size 8 --vis-every 1 --data-dir %s'" % data_dir,
         "SAMPLE_FLAGS = '--num 8'",
-        "SCORE_FLAGS = '--num 10 --no-baselines --data-dir %s --classifier %s'"
-        % (data_dir, untrained_classifier)]))
+        "SCORE_FLAGS = '--num 10 --no-baselines --data-dir %s --cache-dir %s'"
+        % (data_dir, tmp_path / 'cache')]))
     client = RecordingClient(notebook, timeout=KERNEL_TIMEOUT, kernel_name='python3',
                              resources={'metadata': {'path': REPO}})
     client.execute()

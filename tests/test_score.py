@@ -1,5 +1,6 @@
 """The scorer's statistics against hand-computed values, its classifier, and the command;
 the generator average; the training health warnings."""
+import csv
 import json
 import math
 import os
@@ -11,10 +12,12 @@ import numpy as np
 import pytest
 
 import averaging
+import checkpoint
+import classifier as lenet
 import metrics
 import mnist
 import score
-from helpers import REPO, run_program
+from helpers import REPO, headless_env, run_program
 
 
 # ============================== statistics ==============================
@@ -108,68 +111,38 @@ def test_precision_recall_by_hand():
     assert recall == 1.0
 
 
-# ============================== images and classifier ==============================
-
-def test_classifier_input_is_grey_28_by_28_in_the_unit_range():
-    batch = np.random.RandomState(0).uniform(-1.5, 1.5, (4, 3, 64, 64)).astype(np.float32)
-    inputs = score.classifier_input(batch)
-    assert inputs.shape == (4, 1, 28, 28) and inputs.dtype == np.float32
-    assert inputs.min() >= 0 and inputs.max() <= 1
-    flat = score.classifier_input(np.zeros((1, 3, 64, 64), np.float32))
-    np.testing.assert_allclose(flat, 0.5)
-
-
-def test_round_trip_keeps_real_digits_close_to_themselves():
-    (images, _), _ = mnist.load_mnist_sets(mnist.DEFAULT_DATA_DIR)
-    back = score.round_trip(images[:50])[:, 0]
-    assert np.mean(np.abs(back - images[:50] / 255.0)) < 0.05
-
-
-def test_a_briefly_trained_classifier_beats_chance_on_real_digits():
-    (train_images, train_labels), (test_images, test_labels) = mnist.load_mnist_sets(
-        mnist.DEFAULT_DATA_DIR)
-    inputs = score.round_trip(train_images[:3000])
-    arg_params, aux_params = score.train_classifier(inputs, train_labels[:3000], mx.cpu(),
-                                                    epochs=1)
-    classifier = score.Classifier(arg_params, aux_params, mx.cpu())
-    accuracy = classifier.accuracy(score.round_trip(test_images[:500]), test_labels[:500])
-    assert accuracy > 0.6  # chance is 0.1
-    probabilities, features = classifier.predict(score.round_trip(test_images[:3]))
-    assert probabilities.shape == (3, 10) and features.shape == (3, score.FEATURE_SIZE)
-    np.testing.assert_allclose(probabilities.sum(axis=1), 1, rtol=1e-5)
-
-
 # ============================== the command ==============================
 
 @pytest.fixture(scope='module')
-def tiny_classifier(tmp_path_factory):
-    """A classifier trained for a few batches, cached where score.py can be pointed at it."""
-    path = str(tmp_path_factory.mktemp('classifier') / 'lenet.params')
-    (train_images, train_labels), _ = mnist.load_mnist_sets(mnist.DEFAULT_DATA_DIR)
-    arg_params, aux_params = score.train_classifier(score.round_trip(train_images[:512]),
-                                                    train_labels[:512], mx.cpu(), epochs=1)
-    mx.nd.save(path, dict({'arg:' + k: v for k, v in arg_params.items()},
-                          **{'aux:' + k: v for k, v in aux_params.items()}))
-    with open(path + '.json', 'w') as f:
-        json.dump({'test_accuracy': 0.5}, f)
-    return path
-
-
-def test_score_command_prints_a_table_and_writes_json(small_mnist, tiny_classifier, tmp_path):
-    run = str(tmp_path / 'run')
-    result = run_program('--data-dir', str(small_mnist), '--batch-size', '8', '--max-iters',
-                         '2', '--seed', '1', '--average-generator', '--output-dir', run)
+def scored_run(tmp_path_factory, data_dir):
+    """A 2-iteration run with the averaged generator, on the small data."""
+    run = str(tmp_path_factory.mktemp('scored') / 'run')
+    result = run_program('--data-dir', data_dir, '--batch-size', '8', '--max-iters', '2',
+                         '--seed', '1', '--average-generator', '--output-dir', run)
     assert result.returncode == 0, result.stderr
+    return run
+
+
+def run_score(*args, env=None):
+    return subprocess.run([sys.executable, os.path.join(REPO, 'score.py')] + list(args),
+                          capture_output=True, text=True, timeout=600,
+                          env=headless_env(**(env or {})))
+
+
+def test_score_command_uses_the_shipped_classifier_and_names_it(scored_run, data_dir,
+                                                                tmp_path):
     out = str(tmp_path / 'score.json')
-    result = subprocess.run(
-        [sys.executable, os.path.join(REPO, 'score.py'), run, '--num', '10', '--data-dir',
-         str(small_mnist), '--classifier', tiny_classifier, '--json', out],
-        capture_output=True, text=True, timeout=600)
+    result = run_score(scored_run, '--num', '10', '--data-dir', data_dir, '--cache-dir',
+                       str(tmp_path / 'cache'), '--json', out)
     assert result.returncode == 0, result.stderr
+    assert result.stderr == ''
+    assert 'Classifier %s:' % lenet.SHIPPED_SHA256[:12] in result.stdout
     for heading in ('iteration 2', 'averaged G', 'real digits (floor)', 'untrained G (ceiling)'):
         assert heading in result.stdout
     with open(out) as f:
         report = json.load(f)
+    assert report['classifier_sha256'] == lenet.SHIPPED_SHA256
+    assert report['classifier_shipped'] is True
     assert list(report['scores']) == ['iteration 2', 'averaged G', 'real digits (floor)',
                                       'untrained G (ceiling)']
     for scores in report['scores'].values():
@@ -180,18 +153,96 @@ def test_score_command_prints_a_table_and_writes_json(small_mnist, tiny_classifi
     assert report['sampling'] == 'BatchNorm in training mode, batches of 8'
 
 
-def test_score_command_refuses_more_samples_than_test_digits(small_mnist, tiny_classifier,
-                                                             tmp_path):
-    run = str(tmp_path / 'run')
-    assert run_program('--data-dir', str(small_mnist), '--batch-size', '8', '--max-iters', '1',
-                       '--output-dir', run).returncode == 0
-    result = subprocess.run(
-        [sys.executable, os.path.join(REPO, 'score.py'), run, '--num', '50', '--data-dir',
-         str(small_mnist), '--classifier', tiny_classifier], capture_output=True, text=True,
-        timeout=600)
+def accuracy_line(stdout):
+    return next(line for line in stdout.splitlines() if line.startswith('Classifier '))
+
+
+def test_the_real_digits_statistics_are_cached_and_a_damaged_entry_recomputed(
+        scored_run, data_dir, tmp_path):
+    cache = tmp_path / 'cache'
+    args = (scored_run, '--num', '10', '--data-dir', data_dir, '--cache-dir', str(cache),
+            '--json', str(tmp_path / 'score.json'))
+    first = run_score(*args)
+    assert first.returncode == 0, first.stderr
+    entries = sorted(path.name for path in cache.iterdir())
+    assert len(entries) == 2
+    features_entry, floor_entry = (cache / entries[1]), (cache / entries[0])
+    assert features_entry.name.endswith('-test-features.npz')
+    assert floor_entry.name.endswith('-floor-n10-seed0.json')
+    # Plant other numbers in the cache: the next run must show them, not recompute.
+    with np.load(str(features_entry), allow_pickle=False) as arrays:
+        features = arrays['features']
+    np.savez(str(features_entry), features=features, accuracy=0.25)
+    floor = json.loads(floor_entry.read_text())
+    floor_entry.write_text(json.dumps(dict(floor, fid=12345.0)))
+    second = run_score(*args)
+    assert second.returncode == 0, second.stderr
+    assert accuracy_line(second.stdout).endswith(': 25.00% on the test digits')
+    assert '12345.00' in second.stdout
+    # A damaged entry (cut short) is computed again, and rewritten.
+    features_entry.write_bytes(features_entry.read_bytes()[:100])
+    third = run_score(*args)
+    assert third.returncode == 0, third.stderr
+    assert accuracy_line(third.stdout) == accuracy_line(first.stdout)
+    with np.load(str(features_entry), allow_pickle=False) as arrays:
+        np.testing.assert_array_equal(arrays['features'], features)
+    assert not [path for path in cache.iterdir() if path.name.endswith('.partial')]
+
+
+def test_scores_are_the_same_with_one_or_two_threads(scored_run, tmp_path):
+    """The real test digits, 256 samples: each run computes everything afresh."""
+    outputs = []
+    for threads in ('1', '2'):
+        result = run_score(scored_run, '--num', '256', '--cache-dir',
+                           str(tmp_path / ('cache' + threads)), '--json',
+                           str(tmp_path / ('score%s.json' % threads)),
+                           env={'OMP_NUM_THREADS': threads})
+        assert result.returncode == 0, result.stderr
+        outputs.append(result.stdout.replace('score%s.json' % threads, 'score.json'))
+    assert 'Classifier %s: %.2f%%' % (lenet.SHIPPED_SHA256[:12],
+                                      100 * lenet.SHIPPED_TEST_ACCURACY) in outputs[0]
+    assert outputs[0] == outputs[1]
+
+
+def test_other_classifier_weights_are_used_only_with_a_loud_warning(scored_run, data_dir,
+                                                                   tmp_path):
+    weights = str(tmp_path / 'lenet.params')
+    (train_images, train_labels), _ = mnist.load_mnist_sets(data_dir)
+    checkpoint.save_params(weights, *lenet.train_classifier(
+        lenet.round_trip(train_images), train_labels, mx.cpu(), epochs=1))
+    out = str(tmp_path / 'score.json')
+    result = run_score(scored_run, '--num', '10', '--data-dir', data_dir, '--cache-dir',
+                       str(tmp_path / 'cache'), '--classifier', weights, '--json', out)
+    assert result.returncode == 0, result.stderr
+    sha256 = checkpoint.sha256_of(weights)
+    assert result.stderr.strip() == (
+        'warning: scoring with %s (SHA-256 %s), not the shipped classifier: these scores are '
+        'NOT comparable with the README\'s or with anyone else\'s' % (weights, sha256))
+    with open(out) as f:
+        report = json.load(f)
+    assert (report['classifier_sha256'], report['classifier_shipped']) == (sha256, False)
+
+
+def test_score_command_refuses_more_samples_than_test_digits(scored_run, data_dir, tmp_path):
+    result = run_score(scored_run, '--num', '50', '--data-dir', data_dir, '--cache-dir',
+                       str(tmp_path / 'cache'))
     assert result.returncode == 1
     assert result.stderr.strip() == ('error: --num 50 is more than the 12 test digits the scores '
                                      'compare with')
+
+
+def test_scores_taken_during_training_name_the_classifier(data_dir, tmp_path):
+    run = str(tmp_path / 'run')
+    result = run_program('--data-dir', data_dir, '--batch-size', '8', '--max-iters', '2',
+                         '--score-every', '2', '--score-samples', '8', '--average-generator',
+                         '--output-dir', run)
+    assert result.returncode == 0, result.stderr
+    with open(os.path.join(run, 'scores.csv'), newline='') as f:
+        rows = list(csv.DictReader(f))
+    assert [(row['global_iteration'], row['generator']) for row in rows] == [
+        ('2', 'plain'), ('2', 'averaged')]
+    assert {row['classifier_sha256'] for row in rows} == {lenet.SHIPPED_SHA256}
+    assert 'score  iter 2  plain  IS ' in result.stdout
 
 
 # ============================== the generator average ==============================
