@@ -131,9 +131,9 @@ def parse_args(argv=None):
     run.add_argument('--no-show', action='store_true',
                      help='only save figures, never open a window')
     run.add_argument('--score-every', type=positive_int, default=None, metavar='K',
-                     help='score the generator every K iterations with the LeNet scorer (see '
-                          'score.py; trains it first when it is not cached) and log the '
-                          'scores to scores.csv; off by default')
+                     help='score the generator every K iterations with the shipped LeNet '
+                          'scorer (see score.py) and log the scores to scores.csv; off by '
+                          'default')
     run.add_argument('--score-samples', type=positive_int, default=SCORE_SAMPLES, metavar='N',
                      help='samples per score during training (default: %(default)s)')
     model = parser.add_argument_group('training settings (the tutorial\'s by default; a '
@@ -513,8 +513,8 @@ class Trainer:
         self.figure = visualize.ComparisonFigure(None if args.no_show else figure_viewer())
         self.log = metrics.MetricsLog(self.path('metrics.csv'), resume_after=resume_after)
         if args.score_every:
-            self.scorer = score.TrainingScorer(score.DEFAULT_CLASSIFIER, args.data_dir, ctx,
-                                               args.score_samples, args.seed)
+            self.scorer = score.TrainingScorer(args.data_dir, ctx, args.score_samples,
+                                               args.seed)
             self.score_log = metrics.MetricsLog(self.path('scores.csv'), resume_after,
                                                 fields=metrics.SCORE_FIELDS)
 
@@ -551,8 +551,7 @@ class Trainer:
         started = time.perf_counter()
         result = train_step(self.generator, self.discriminator, batch.data[0], noise,
                             self.judge)
-        if self.average:
-            self.average.update(self.generator)
+        self.update_averages()
         self.done += 1
         if self.distributed:
             mx.nd.waitall()  # the kvstore's sums have arrived: the iteration is really done
@@ -560,6 +559,11 @@ class Trainer:
         if self.chief:
             with self.guard.paused():  # the other workers wait meanwhile: that is no hang
                 self.record(epoch, iteration, result, batch, started)
+
+    def update_averages(self):
+        """Fold the generator's new weights into its moving average, when one is kept."""
+        if self.average:
+            self.average.update(self.generator)
 
     def record(self, epoch, iteration, result, batch, started):
         """The writing process's part of an iteration: log, report, score, checkpoint."""
@@ -700,12 +704,12 @@ def exit_stalled_worker(rank, workers, run_dir, waited, limit):
     os._exit(EXIT_STALLED)
 
 
-def main(argv=None):
+def main(argv=None, trainer_class=Trainer):
     """Run the program with `argv` (default: the command line). In a terminal an error ends
     the process with its exit code (1; 2 for a bad flag; 130 after Ctrl-C). Inside a notebook
     kernel the message is printed and the code returned instead, so the kernel lives on."""
     try:
-        train(argv)
+        train(argv, trainer_class)
     except SystemExit as stop:
         if not notebook.in_kernel():
             raise
@@ -713,7 +717,8 @@ def main(argv=None):
     return 0
 
 
-def train(argv):
+def train(argv, trainer_class=Trainer):
+    """The program; `trainer_class` lets a study (average_study.py) add to the Trainer."""
     args = parse_args(argv)
     try:
         kvstore = create_kvstore(args)
@@ -729,7 +734,7 @@ def train(argv):
               % (image_iter.num_data, args.data_dir, time.perf_counter() - started), flush=True)
         if shard[0] == 0 and not resumed_from:
             prepare_output_dir(args.output_dir, args.overwrite)
-        trainer = Trainer(args, ctx, image_iter, resumed_from, kvstore)
+        trainer = trainer_class(args, ctx, image_iter, resumed_from, kvstore)
     except (SetupError, mnist.MnistDataError, mxnet_setup.ContextError,
             checkpoint.CheckpointError) as e:
         sys.exit('error: %s' % e)

@@ -1,0 +1,159 @@
+"""Which moving average of the generator's weights is worth keeping? The study behind the
+README's choice of `--average-generator`'s default.
+
+    python average_study.py train --seed 0 --output-dir runs/study-seed0    # one epoch
+    python average_study.py train --seed 1 --output-dir runs/study-seed1
+    python average_study.py score runs/study-seed0 runs/study-seed1
+
+`train` runs the program with the tutorial's settings (one epoch, a checkpoint every 200
+iterations, all kept) and keeps every average of AVERAGES beside the generator, from the one
+training run; at each checkpoint it writes each average's weights to
+RUN/averages/iter-NNNNNNN/NAME.params. (Other flags go to dcgan_mnist.py as they are.)
+
+`score` scores the plain generator and every average at every checkpoint of the runs (FID and
+Inception Score, as score.py computes them, with the shipped classifier, 5,000 samples,
+noise seed 0), prints the FID table with each average's change against the plain
+generator, and writes RUN/averages/scores.json.
+
+Two kinds of average, each at several decays d (see averaging.py):
+- "warm-up": d_t = min(d, (1 + t) / (10 + t)). Within the first epoch (1,094 iterations) the
+  warm-up stays below 0.995, so 0.995 and 0.999 with warm-up are the same average there;
+- "constant": d from the first update, the start-up bias removed, so the average weighs
+  iteration i by d^(t - i) from the start (a plain constant d from the random initial
+  weights would still hold d^t of them: a third after one epoch at 0.999).
+"""
+# First of all: refuses a Python MXNet cannot run (in one line), sets the thread defaults
+# before numpy and MXNet load, and gives numpy back the aliases MXNet uses.
+import mxnet_setup
+
+import json
+import os
+import sys
+
+import mxnet as mx
+
+import averaging
+import checkpoint
+import classifier as lenet
+import dcgan_mnist
+import mnist
+import score
+from cli import OneLineArgumentParser, positive_int
+from sample import Sampler
+
+# (name, decay, warm-up)
+AVERAGES = (('0.99 warm-up', 0.99, True), ('0.999 warm-up', 0.999, True),
+            ('0.99 constant', 0.99, False), ('0.995 constant', 0.995, False),
+            ('0.998 constant', 0.998, False), ('0.999 constant', 0.999, False))
+STUDY_FLAGS = ['--checkpoint-every', '200', '--keep-checkpoints', '100', '--no-show']
+AVERAGES_DIR = 'averages'
+SCORES = 'scores.json'
+SEED = 0  # the sample noise, as score.py's default
+
+
+def file_name(name):
+    return name.replace(' ', '-') + '.params'
+
+
+class StudyTrainer(dcgan_mnist.Trainer):
+    """The program's Trainer, with the study's averages updated after every step."""
+
+    def start_fresh(self):
+        super().start_fresh()
+        self.averages = [(name, averaging.GeneratorAverage(self.generator, decay,
+                                                           warmup=warmup))
+                         for name, decay, warmup in AVERAGES]
+
+    def restore(self, found):
+        raise dcgan_mnist.SetupError('a study run cannot be resumed: its averages are not '
+                                     'checkpointed; start it again')
+
+    def update_averages(self):
+        super().update_averages()
+        for _, average in self.averages:
+            average.update(self.generator)
+
+    def save(self, reason):
+        found = super().save(reason)
+        folder = self.path(AVERAGES_DIR, os.path.basename(found))
+        os.makedirs(folder, exist_ok=True)
+        for name, average in self.averages:
+            checkpoint.save_params(os.path.join(folder, file_name(name)), average.params)
+        return found
+
+
+def score_run(run_dir, classifier, real, ctx, num):
+    """{iteration: {generator name: scores}} for every checkpoint of a study run."""
+    results = {}
+    for found in checkpoint.list_checkpoints(run_dir):
+        found, state = checkpoint.open_checkpoint(found, 'python average_study.py score %s')
+        arg_params, aux_params = checkpoint.load_params(os.path.join(found, 'generator.params'))
+        generators = [('plain', arg_params)]
+        folder = os.path.join(run_dir, AVERAGES_DIR, os.path.basename(found))
+        for name, _, _ in AVERAGES:
+            generators.append((name, checkpoint.load_params(
+                os.path.join(folder, file_name(name)))[0]))
+        sampler = Sampler(ctx, state['batch_size'], state['noise_dim'])
+        iteration = state['global_iteration']
+        results[iteration] = {}
+        for name, params in generators:
+            sampler.set_params(params, aux_params)  # train-mode BatchNorm: aux unused
+            images, _ = sampler.sample(num, SEED)
+            probabilities, features = classifier.predict(lenet.classifier_input(images))
+            results[iteration][name] = {
+                'fid': score.frechet_distance(features, real.features),
+                'inception_score': score.inception_score(probabilities)[0]}
+            print('%s  iteration %d  %-15s FID %.2f' % (run_dir, iteration, name,
+                                                       results[iteration][name]['fid']),
+                  flush=True)
+    return results
+
+
+def fid_table(run_dir, results):
+    """A Markdown table: FID per generator and checkpoint, averages with their change."""
+    iterations = sorted(results)
+    lines = ['| %s | %s |' % (run_dir, ' | '.join(str(i) for i in iterations)),
+             '| --- |%s' % (' ---: |' * len(iterations))]
+    for name in ['plain'] + [name for name, _, _ in AVERAGES]:
+        cells = []
+        for i in iterations:
+            fid, plain = results[i][name]['fid'], results[i]['plain']['fid']
+            cells.append('%.1f' % fid if name == 'plain'
+                         else '%.1f (%+.0f%%)' % (fid, 100 * (fid / plain - 1)))
+        lines.append('| %s | %s |' % (name, ' | '.join(cells)))
+    return '\n'.join(lines)
+
+
+def score_runs(run_dirs, data_dir, num, cache_dir=score.CACHE_DIR):
+    ctx, _ = mxnet_setup.choose_context(mx, 'auto')
+    classifier = lenet.load_classifier(lenet.SHIPPED, ctx)
+    real = score.RealDigits(classifier, data_dir, cache_dir)
+    for run_dir in run_dirs:
+        results = score_run(run_dir, classifier, real, ctx, num)
+        with open(os.path.join(run_dir, AVERAGES_DIR, SCORES), 'w') as f:
+            json.dump({'classifier_sha256': classifier.sha256, 'num_samples': num,
+                       'seed': SEED, 'scores': results}, f, indent=1)
+        print(fid_table(run_dir, results))
+
+
+def main(argv=None):
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ['train']:
+        return dcgan_mnist.main(argv[1:] + STUDY_FLAGS, trainer_class=StudyTrainer)
+    parser = OneLineArgumentParser(prog='average_study.py score',
+                                   description='Score the averages of study runs.')
+    parser.add_argument('runs', nargs='+', help='run folders trained by "train"')
+    parser.add_argument('--num', type=positive_int, default=score.NUM_SAMPLES)
+    parser.add_argument('--data-dir', default=None)
+    parser.add_argument('--cache-dir', default=score.CACHE_DIR)
+    args = parser.parse_args(argv[1:] if argv[:1] == ['score'] else argv)
+    try:
+        score_runs(args.runs, args.data_dir or mnist.default_data_dir(), args.num,
+                   args.cache_dir)
+    except (checkpoint.CheckpointError, lenet.ClassifierError, mnist.MnistDataError) as e:
+        sys.exit('error: %s' % e)
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
