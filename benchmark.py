@@ -1,12 +1,22 @@
-"""How fast, and in how much memory: the project's training step beside the tutorial's and a
-PyTorch peer, data preparation, start-up memory, and the share of the machine's peak.
+"""How fast, and in how much memory: the program's training step beside the tutorial's, a
+PyTorch peer and the machine's fastest matrix product, each measured in a process of its own.
 
-    python benchmark.py                     # prints a table, writes benchmark.json
-    python benchmark.py --iters 10 --json bench.json
+    python benchmark.py                     # about 10 minutes; prints a table, writes benchmark.json
+    python benchmark.py --repeat 1 --iters 3
+    python benchmark.py --profile           # where one iteration's time goes (oneDNN's own log)
 
-Every timing is the median of `--iters` iterations after `--warmup` ones, at batch 64 on the
-full networks, with whatever threads the program itself would use. PyTorch is optional
-(`pip install torch==2.13.0` installs its CPU build); without it its rows are left out.
+Two frameworks in one process are no fair race: their OpenMP runtimes fight, and PyTorch
+inside a process that had loaded MXNet ran up to 1.9 times slower than alone. So every
+contender runs in a fresh `python benchmark.py --contender NAME` that imports only what it
+measures, with the thread setting stated beside its row; each is run `--repeat` times,
+interleaved, and the table gives the median run with the spread of all runs. A run's time
+is the median of `--iters` iterations after `--warmup`, at batch 64 on the full networks.
+
+The contenders (CONTENDERS): the program's step; the tutorial's step as it is written, with
+the program's threads; the tutorial as shipped (MXNet's own thread choice, its preparation
+of all 70,000 images at once), with its preparation time and peak memory; the same networks
+and passes in PyTorch eager (optional: `pip install torch==2.13.0`; left out without it);
+and the float32 matrix products whose best is the peak the steps are measured against.
 """
 # First of all: refuses a Python MXNet cannot run (in one line), sets the thread defaults
 # before numpy and MXNet load, and gives numpy back the aliases MXNet uses.
@@ -14,6 +24,7 @@ import mxnet_setup
 
 import argparse
 import ast
+import collections
 import json
 import os
 import re
@@ -24,21 +35,27 @@ import sys
 import tempfile
 import time
 
-import numpy as np
+# The tutorial as shipped runs with MXNet's own thread choice: its parent leaves
+# OMP_NUM_THREADS unset and sets this, and the default mxnet_setup gave is taken back here,
+# before MXNet loads (OpenMP reads the variable once, then).
+MXNET_OWN_THREADS = 'BENCHMARK_MXNET_OWN_THREADS'
+if os.environ.pop(MXNET_OWN_THREADS, None):
+    os.environ.pop('OMP_NUM_THREADS', None)
 
-import mxnet as mx
-
-import dcgan_mnist as app
-import symbols
+import numpy as np  # noqa: E402
 
 REPO = os.path.dirname(os.path.abspath(__file__))
 MATMUL_SIZE = 4096
+GOAL_VS_TORCH = 0.67       # the program's step at most this share of PyTorch's time
+GOAL_SHARE_OF_PEAK = 0.85  # and at least this share of the peak
+GOAL_STARTUP_MB = 1000     # start-up peak resident memory at most this
 
 
 # ============================== the tutorial's step, unmodified ==============================
 
 def tutorial_step(generator, discriminator, batch, rbatch, batch_size, ctx):
     """The body of the tutorial's training loop, as it is written there (less its printing)."""
+    import mxnet as mx
     generator.forward(rbatch, is_train=True)
     outG = generator.get_outputs()
     label = mx.nd.zeros((batch_size,), ctx=ctx)
@@ -86,19 +103,21 @@ def forward_macs(symbol, **shapes):
     return int(total)
 
 
-def iteration_gflop(batch_size, noise_dim=symbols.NOISE_DIM):
+def iteration_gflop(batch_size, noise_dim=100):
     """FLOPs of the tutorial's iteration: G forward and backward (3 passes), D forward and
     backward three times (9 passes), two FLOPs a multiply-add."""
+    import symbols
     g = forward_macs(symbols.generator_symbol(), rand=(batch_size, noise_dim, 1, 1))
     d = forward_macs(symbols.discriminator_symbol(), data=(batch_size, 3, 64, 64),
                      label=(batch_size,))
     return 2 * (3 * g + 9 * d) / 1e9
 
 
-# ============================== measurements ==============================
+# ============================== measurements (each in a contender's process) ==============
 
-def median_seconds(step, iters, warmup, sync=mx.nd.waitall):
-    """The median wall time of `step` (followed by `sync`) over `iters` after `warmup`."""
+def timed_iterations(step, iters, warmup, sync):
+    """The wall time of each of `iters` calls of `step` (each followed by `sync`), after
+    `warmup` untimed ones."""
     for _ in range(warmup):
         step()
         sync()
@@ -108,43 +127,110 @@ def median_seconds(step, iters, warmup, sync=mx.nd.waitall):
         step()
         sync()
         times.append(time.perf_counter() - started)
-    return statistics.median(times)
+    return times
 
 
-def mxnet_steps(batch_size, iters, warmup):
-    """Seconds per iteration: (the project's step, the tutorial's step)."""
-    ctx = mx.gpu(0) if mxnet_setup.gpu_count(mx) else mx.cpu()
+def peak_rss_mb(who=resource.RUSAGE_SELF):
+    return resource.getrusage(who).ru_maxrss / 1024
+
+
+def mxnet_context():
+    import mxnet as mx
+    return mx.gpu(0) if mxnet_setup.gpu_count(mx) else mx.cpu()
+
+
+def mxnet_networks(ctx, batch_size):
+    """The program's generator, discriminator and judge, as it builds them."""
+    import mxnet as mx
+    import dcgan_mnist as app
+    mx.random.seed(0)
+    generator = app.build_generator(ctx, batch_size, 100, app.LEARNING_RATE, app.BETA1,
+                                    app.INIT_SIGMA)
+    discriminator = app.build_discriminator(ctx, batch_size, app.LEARNING_RATE, app.BETA1,
+                                            app.INIT_SIGMA)
+    return generator, discriminator, app.build_judge(discriminator)
+
+
+def random_batches(ctx, batch_size):
+    import mxnet as mx
     rng = np.random.RandomState(0)
-    real = mx.nd.array(rng.uniform(-1, 1, (batch_size, 3, 64, 64)), ctx=ctx)
-    noise = mx.nd.array(rng.standard_normal((batch_size, 100, 1, 1)), ctx=ctx)
-    results = {}
-    for name in ('project', 'tutorial'):
-        mx.random.seed(0)
-        generator = app.build_generator(ctx, batch_size, 100, 2e-4, 0.5, 0.02)
-        discriminator = app.build_discriminator(ctx, batch_size, 2e-4, 0.5, 0.02)
-        if name == 'project':
-            judge = app.build_judge(discriminator)
-
-            def step():
-                app.train_step(generator, discriminator, real, noise, judge)
-        else:
-            def step():
-                tutorial_step(generator, discriminator, mx.io.DataBatch([real], []),
-                              mx.io.DataBatch([noise], []), batch_size, ctx)
-        results[name] = median_seconds(step, iters, warmup)
-    return results, str(ctx)
+    return (mx.nd.array(rng.uniform(-1, 1, (batch_size, 3, 64, 64)), ctx=ctx),
+            mx.nd.array(rng.standard_normal((batch_size, 100, 1, 1)), ctx=ctx))
 
 
-def torch_step_seconds(batch_size, iters, warmup):
-    """The same networks and passes in PyTorch eager on the CPU, or None without torch."""
+def measure_program(args):
+    """The program's step (dcgan_mnist.train_step, its judge included)."""
+    import mxnet as mx
+    import dcgan_mnist as app
+    ctx = mxnet_context()
+    generator, discriminator, judge = mxnet_networks(ctx, args.batch_size)
+    real, noise = random_batches(ctx, args.batch_size)
+    times = timed_iterations(lambda: app.train_step(generator, discriminator, real, noise,
+                                                    judge), args.iters, args.warmup,
+                             mx.nd.waitall)
+    return {'times': times, 'device': str(ctx), 'version': 'MXNet ' + mx.__version__,
+            'iteration_gflop': iteration_gflop(args.batch_size)}
+
+
+def measure_tutorial_step(args):
+    """The tutorial's loop body as written, on the program's networks and threads."""
+    import mxnet as mx
+    ctx = mxnet_context()
+    generator, discriminator, _ = mxnet_networks(ctx, args.batch_size)
+    real, noise = random_batches(ctx, args.batch_size)
+    times = timed_iterations(lambda: tutorial_step(
+        generator, discriminator, mx.io.DataBatch([real], []), mx.io.DataBatch([noise], []),
+        args.batch_size, ctx), args.iters, args.warmup, mx.nd.waitall)
+    return {'times': times, 'device': str(ctx), 'version': 'MXNet ' + mx.__version__}
+
+
+def tutorial_preparation(images, batch_size):
+    """The tutorial's data preparation, step for step: every image into one float64 array,
+    shuffled with seed 1, resized to 64x64, scaled to [-1, 1], tiled to three channels, into
+    an NDArrayIter (the whole data set in memory several times over on the way)."""
+    import cv2
+    import mxnet as mx
+    x = np.zeros(images.shape)
+    x[:] = images
+    np.random.seed(1)
+    x = x[np.random.permutation(x.shape[0])]
+    x = np.asarray([cv2.resize(image, (64, 64)) for image in x])
+    x = x.astype(np.float32, copy=False) / (255.0 / 2) - 1.0
+    x = np.tile(x.reshape((len(x), 1, 64, 64)), (1, 3, 1, 1))
+    return mx.io.NDArrayIter(x, batch_size=batch_size)
+
+
+def measure_tutorial_as_shipped(args):
+    """What a user of the tutorial has: MXNet's threads, the tutorial's preparation and loop."""
+    import mxnet as mx
+    import mnist
+    from rand_iter import RandIter
+    ctx = mxnet_context()
+    images, _ = mnist.load_mnist(args.data_dir)
+    started = time.perf_counter()
+    image_iter = tutorial_preparation(images, args.batch_size)
+    prep_seconds = time.perf_counter() - started
+    generator, discriminator, _ = mxnet_networks(ctx, args.batch_size)
+    rand_iter = RandIter(args.batch_size, 100, ctx=ctx)
+
+    def step():
+        tutorial_step(generator, discriminator, image_iter.next(), rand_iter.next(),
+                      args.batch_size, ctx)
+    times = timed_iterations(step, args.iters, args.warmup, mx.nd.waitall)
+    return {'times': times, 'device': str(ctx), 'version': 'MXNet ' + mx.__version__,
+            'prep_seconds': prep_seconds, 'peak_rss_mb': peak_rss_mb()}
+
+
+def measure_pytorch(args):
+    """The same networks and passes in PyTorch eager on the CPU (None without torch)."""
     try:
         import torch
     except ImportError:
-        return None, None
+        return None
     from torch import nn
     torch.manual_seed(0)
-    torch.set_num_threads(mxnet_setup.usable_cpu_count())
-    eps = symbols.BN_EPS
+    torch.set_num_threads(int(os.environ['OMP_NUM_THREADS']))
+    eps = 1e-5 + 1e-12  # symbols.BN_EPS, without importing MXNet here
 
     def up(cin, cout, stride, pad):
         return [nn.ConvTranspose2d(cin, cout, 4, stride, pad, bias=False),
@@ -163,9 +249,9 @@ def torch_step_seconds(batch_size, iters, warmup):
     loss = nn.BCEWithLogitsLoss(reduction='mean')
     opt_g = torch.optim.Adam(generator.parameters(), lr=2e-4, betas=(0.5, 0.999))
     opt_d = torch.optim.Adam(discriminator.parameters(), lr=2e-4, betas=(0.5, 0.999))
-    real = torch.rand(batch_size, 3, 64, 64) * 2 - 1
-    noise = torch.randn(batch_size, 100, 1, 1)
-    ones, zeros = torch.ones(batch_size, 1), torch.zeros(batch_size, 1)
+    real = torch.rand(args.batch_size, 3, 64, 64) * 2 - 1
+    noise = torch.randn(args.batch_size, 100, 1, 1)
+    ones, zeros = torch.ones(args.batch_size, 1), torch.zeros(args.batch_size, 1)
 
     def step():  # the tutorial's passes: D's weight gradients in the G step are computed too
         fake = generator(noise)
@@ -177,111 +263,301 @@ def torch_step_seconds(batch_size, iters, warmup):
         loss(discriminator(fake), ones).backward()
         opt_g.step()
 
-    return median_seconds(step, iters, warmup, sync=lambda: None), torch.__version__
+    times = timed_iterations(step, args.iters, args.warmup, sync=lambda: None)
+    return {'times': times, 'device': 'cpu', 'version': 'PyTorch ' + torch.__version__,
+            'threads': 'torch.set_num_threads(%d)' % torch.get_num_threads()}
 
 
-def matmul_peak_gflops():
-    """(GFLOP/s, which library) of the fastest float32 matrix product at hand."""
-    a = np.random.RandomState(0).standard_normal((MATMUL_SIZE, MATMUL_SIZE)).astype(np.float32)
-    flop = 2 * MATMUL_SIZE ** 3
-    candidates = []
+def matmul_operands():
+    return np.random.RandomState(0).standard_normal((MATMUL_SIZE, MATMUL_SIZE)).astype(
+        np.float32)
+
+
+def matmul_numpy():
+    a = matmul_operands()
+    return lambda: a @ a, 'numpy ' + np.__version__
+
+
+def matmul_mxnet_dot():
+    import mxnet as mx
+    a = mx.nd.array(matmul_operands())
+    return lambda: mx.nd.dot(a, a).wait_to_read(), 'MXNet nd.dot (its OpenBLAS)'
+
+
+def matmul_mxnet_onednn():
+    # FullyConnected is a matrix product run by oneDNN, the library that runs the convolutions.
+    import mxnet as mx
+    a = mx.nd.array(matmul_operands())
+    return (lambda: mx.nd.FullyConnected(a, a, no_bias=True, num_hidden=MATMUL_SIZE)
+            .wait_to_read()), 'MXNet FullyConnected (oneDNN)'
+
+
+def matmul_torch():
     try:
         import torch
-        ta = torch.from_numpy(a)
-        candidates.append(('torch.matmul', lambda: torch.matmul(ta, ta)))
     except ImportError:
-        pass
-    candidates.append(('numpy.matmul', lambda: a @ a))
-    na = mx.nd.array(a)
-    candidates.append(('mxnet nd.dot', lambda: mx.nd.dot(na, na).wait_to_read()))
-    # MXNet's FullyConnected is a matrix product run by oneDNN, the library that also runs the
-    # convolutions; nd.dot goes through MXNet's bundled OpenBLAS instead.
-    candidates.append(('mxnet FullyConnected (oneDNN)', lambda: mx.nd.FullyConnected(
-        na, na, no_bias=True, num_hidden=MATMUL_SIZE).wait_to_read()))
-    results = {}
-    for name, product in candidates:
-        product()
-        best = min(_timed(product) for _ in range(3))
-        results[name] = flop / best / 1e9
-    best = max(results, key=results.get)
-    return results[best], best, results
+        return None
+    torch.set_num_threads(int(os.environ['OMP_NUM_THREADS']))
+    a = torch.from_numpy(matmul_operands())
+    return lambda: torch.matmul(a, a), 'PyTorch %s torch.matmul' % torch.__version__
 
 
-def _timed(call):
-    started = time.perf_counter()
-    call()
-    return time.perf_counter() - started
+def measure_matmul(make):
+    def measure(args):
+        made = make()
+        if made is None:
+            return None
+        product, what = made
+        times = timed_iterations(product, 5, 1, sync=lambda: None)
+        return {'gflops': 2 * MATMUL_SIZE ** 3 / min(times) / 1e9, 'version': what}
+    return measure
 
 
-def startup(data_dir):
-    """(data preparation seconds, peak resident MB) of a real start-up: the program itself,
-    loading MNIST, binding both networks and running two iterations."""
+def measure_startup(args):
+    """The program's own start-up: MNIST loaded, both networks bound, two iterations."""
     with tempfile.TemporaryDirectory() as out:
-        before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
         result = subprocess.run(
             [sys.executable, os.path.join(REPO, 'dcgan_mnist.py'), '--max-iters', '2',
              '--no-show', '--seed', '0', '--output-dir', os.path.join(out, 'run'),
-             '--checkpoint-every', '1000', '--vis-every', '1000', '--data-dir', data_dir],
+             '--checkpoint-every', '1000', '--vis-every', '1000', '--data-dir', args.data_dir],
             capture_output=True, text=True)
-        peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     if result.returncode != 0:
         raise RuntimeError(result.stderr.strip())
-    seconds = float(re.search(r'ready in ([\d.]+) s', result.stdout).group(1))
-    return seconds, max(peak, before) / 1024
+    return {'prep_seconds': float(re.search(r'ready in ([\d.]+) s', result.stdout).group(1)),
+            'peak_rss_mb': peak_rss_mb(resource.RUSAGE_CHILDREN)}
 
 
-# ============================== the table ==============================
+# (name, what the table calls it, how its threads are set, the measurement)
+PROGRAM_THREADS = 'program'   # OMP_NUM_THREADS = usable CPUs, as the program sets it
+CONTENDERS = [
+    ('program', 'the program\'s step', PROGRAM_THREADS, measure_program),
+    ('tutorial-step', 'the tutorial\'s step', PROGRAM_THREADS, measure_tutorial_step),
+    ('tutorial-as-shipped', 'the tutorial as shipped', 'mxnet', measure_tutorial_as_shipped),
+    ('pytorch', 'PyTorch eager', PROGRAM_THREADS, measure_pytorch),
+    ('startup', 'the program\'s start-up', PROGRAM_THREADS, measure_startup),
+]
+PEAKS = [
+    ('matmul-numpy', PROGRAM_THREADS, measure_matmul(matmul_numpy)),
+    ('matmul-mxnet-dot', PROGRAM_THREADS, measure_matmul(matmul_mxnet_dot)),
+    ('matmul-mxnet-onednn', PROGRAM_THREADS, measure_matmul(matmul_mxnet_onednn)),
+    ('matmul-torch', PROGRAM_THREADS, measure_matmul(matmul_torch)),
+]
+MEASUREMENTS = {name: measure for name, _, _, measure in CONTENDERS}
+MEASUREMENTS.update({name: measure for name, _, measure in PEAKS})
+
+
+# ============================== running the contenders ==============================
+
+def contender_env(threads):
+    """The environment of a contender's process: the program's threads, or MXNet's own."""
+    environ = dict(os.environ)
+    if threads == 'mxnet':
+        environ.pop('OMP_NUM_THREADS', None)
+        environ[MXNET_OWN_THREADS] = '1'
+    else:
+        environ.setdefault('OMP_NUM_THREADS', str(mxnet_setup.usable_cpu_count()))
+    return environ
+
+
+def thread_note(result):
+    """How the contender's threads were set, from what its own process saw."""
+    if result.get('threads'):
+        return result['threads']
+    if result['omp_num_threads'] is None:
+        return 'MXNet\'s own choice (OMP_NUM_THREADS unset)'
+    return 'OMP_NUM_THREADS=%s' % result['omp_num_threads']
+
+
+def run_contender(name, threads, args):
+    """Run one contender in a fresh process; its result dict, or None when it cannot run."""
+    result = subprocess.run(
+        [sys.executable, os.path.abspath(__file__), '--contender', name, '--iters',
+         str(args.iters), '--warmup', str(args.warmup), '--batch-size', str(args.batch_size),
+         '--data-dir', args.data_dir], capture_output=True, text=True, env=contender_env(threads))
+    if result.returncode != 0:
+        raise RuntimeError('%s failed: %s' % (name, result.stderr.strip().splitlines()[-1:]))
+    found = json.loads(result.stdout.strip().splitlines()[-1])
+    if found is not None:
+        found['threads'] = thread_note(found)
+    return found
+
+
+def run_all(args, log):
+    """{name: [result of each repetition]}, the repetitions interleaved so that a slow spell
+    of the machine falls on all contenders alike."""
+    runs = collections.defaultdict(list)
+    jobs = [(name, threads) for name, _, threads, _ in CONTENDERS] + \
+        [(name, threads) for name, threads, _ in PEAKS]
+    for repetition in range(args.repeat):
+        for name, threads in jobs:
+            log('run %d/%d: %s' % (repetition + 1, args.repeat, name))
+            result = run_contender(name, threads, args)
+            if result is not None:
+                runs[name].append(result)
+    return runs
+
+
+# ============================== the report ==============================
+
+def spread(values):
+    """(median, lowest, highest)."""
+    return statistics.median(values), min(values), max(values)
+
+
+def summarise(runs, batch_size):
+    """The report: each contender's median run with the spread over runs, the peak, goals."""
+    gflop = runs['program'][0]['iteration_gflop']
+    peaks = {name: spread([r['gflops'] for r in runs[name]]) + (runs[name][0]['version'],)
+             for name, _, _ in PEAKS if runs.get(name)}
+    peak_name = max(peaks, key=lambda name: peaks[name][0])
+    peak = peaks[peak_name][0]
+    torch_seconds = (spread([statistics.median(r['times']) for r in runs['pytorch']])[0]
+                     if runs.get('pytorch') else None)
+    rows = []
+    for name, label, _, _ in CONTENDERS:
+        if name == 'startup' or not runs.get(name):
+            continue
+        seconds, low, high = spread([statistics.median(r['times']) for r in runs[name]])
+        first = runs[name][0]
+        row = {'contender': name, 'what': '%s (%s, %s)' % (label, first['version'],
+                                                            first['device']),
+               'threads': first['threads'], 'seconds_per_iter': seconds,
+               'seconds_per_iter_range': [low, high], 'runs': len(runs[name]),
+               'images_per_second': batch_size / seconds, 'gflop_per_second': gflop / seconds,
+               'share_of_peak': gflop / seconds / peak,
+               'vs_torch': seconds / torch_seconds if torch_seconds else None}
+        for key in ('prep_seconds', 'peak_rss_mb'):
+            if key in first:
+                row[key] = statistics.median(r[key] for r in runs[name])
+        rows.append(row)
+    startup = runs['startup']
+    report = {'batch_size': batch_size, 'iteration_gflop': gflop, 'peak_gflops': peak,
+              'peak_source': peaks[peak_name][3],
+              'matmul_gflops': {name: {'median': m, 'range': [lo, hi], 'what': what}
+                                for name, (m, lo, hi, what) in peaks.items()},
+              'steps': rows,
+              'startup_prep_seconds': statistics.median(r['prep_seconds'] for r in startup),
+              'startup_peak_rss_mb': spread([r['peak_rss_mb'] for r in startup]),
+              'cpu': cpu_name(), 'usable_cpus': os.cpu_count()}
+    program = rows[0]
+    report['goals'] = {
+        'step_vs_torch': [program['vs_torch'], GOAL_VS_TORCH],
+        'share_of_peak': [program['share_of_peak'], GOAL_SHARE_OF_PEAK],
+        'startup_peak_rss_mb': [report['startup_peak_rss_mb'][0], GOAL_STARTUP_MB]}
+    return report
+
+
+def cpu_name():
+    try:
+        with open('/proc/cpuinfo') as f:
+            return next(line.split(':', 1)[1].strip() for line in f
+                        if line.startswith('model name'))
+    except (OSError, StopIteration):
+        return 'unknown'
+
+
+def print_report(report):
+    print('%s; batch %d; one iteration = %.0f GFLOP; peak %.0f GFLOP/s (%s, %dx%d float32)'
+          % (report['cpu'], report['batch_size'], report['iteration_gflop'],
+             report['peak_gflops'], report['peak_source'], MATMUL_SIZE, MATMUL_SIZE))
+    print('%-52s %19s %6s %8s %8s  %s' % ('', 's/iter (range)', 'img/s', 'of peak', 'vs torch',
+                                          'threads'))
+    for row in report['steps']:
+        low, high = row['seconds_per_iter_range']
+        print('%-52s %6.3f (%.2f-%.2f) %6.1f %7.0f%% %8s  %s'
+              % (row['what'][:52], row['seconds_per_iter'], low, high,
+                 row['images_per_second'], 100 * row['share_of_peak'],
+                 '%.2fx' % row['vs_torch'] if row['vs_torch'] else '-', row['threads']))
+        if 'peak_rss_mb' in row:
+            print('%52s data preparation %.1f s, peak resident memory %.0f MB'
+                  % ('', row['prep_seconds'], row['peak_rss_mb']))
+    for name, found in report['matmul_gflops'].items():
+        print('matrix product: %-40s %6.0f GFLOP/s (%.0f-%.0f)'
+              % (found['what'], found['median'], *found['range']))
+    median, low, high = report['startup_peak_rss_mb']
+    print('the program\'s start-up: data ready in %.1f s; peak resident memory %.0f MB '
+          '(%.0f-%.0f)' % (report['startup_prep_seconds'], median, low, high))
+    for goal, (value, target) in report['goals'].items():
+        met = value is not None and (value >= target if goal == 'share_of_peak'
+                                     else value <= target)
+        print('goal %-20s %s (target %s): %s' % (goal, '-' if value is None else '%.2f' % value,
+                                                 target, 'met' if met else 'NOT met'))
+
+
+# ============================== profile ==============================
+
+SHAPE = re.compile(r'mb(\d+)_ic(\d+)oc(\d+)_ih(\d+)oh(\d+)kh(\d+).*?_iw(\d+)ow(\d+)kw(\d+)')
+
+
+def primitive_flop(kind, shape):
+    """FLOPs of a (de)convolution primitive from oneDNN's shape string; 0 for the rest."""
+    found = SHAPE.search(shape)
+    if not found or kind not in ('convolution', 'deconvolution'):
+        return 0
+    mb, ic, oc, ih, oh, kh, iw, ow, kw = map(int, found.groups())
+    if kind == 'convolution':
+        return 2 * mb * oc * oh * ow * ic * kh * kw
+    return 2 * mb * ic * ih * iw * oc * kh * kw
+
+
+def profile(args):
+    """Run a few program steps with oneDNN's verbose log; group one iteration's primitives."""
+    environ = contender_env(PROGRAM_THREADS)
+    environ.update(ONEDNN_VERBOSE='1', DNNL_VERBOSE='1', MKLDNN_VERBOSE='1')
+    result = subprocess.run(
+        [sys.executable, os.path.abspath(__file__), '--contender', 'program', '--iters', '1',
+         '--warmup', '2', '--batch-size', str(args.batch_size), '--data-dir', args.data_dir],
+        capture_output=True, text=True, env=environ)
+    lines = [line.split(',') for line in result.stdout.splitlines()
+             if line.startswith('dnnl_verbose,exec')]
+    timed = json.loads(result.stdout.strip().splitlines()[-1])
+    # The last iteration's primitives: as many lines as one iteration has, from the end.
+    per_iteration = len(lines) // 3
+    groups = collections.defaultdict(lambda: [0.0, 0, 0])
+    for fields in lines[-per_iteration:]:
+        kind, implementation, direction = fields[3], fields[4], fields[5]
+        group = groups[(kind, direction, implementation)]
+        group[0] += float(fields[-1])
+        group[1] += 1
+        group[2] += primitive_flop(kind, fields[-2])
+    total_ms = sum(g[0] for g in groups.values())
+    print('one program iteration: %.0f ms of oneDNN primitives, %.0f ms wall'
+          % (total_ms, 1000 * statistics.median(timed['times'])))
+    print('%10s %6s %5s %9s  %s' % ('ms', 'share', 'calls', 'GFLOP/s', 'primitive'))
+    for (kind, direction, implementation), (ms, calls, flop) in sorted(
+            groups.items(), key=lambda item: -item[1][0]):
+        print('%10.1f %5.1f%% %5d %9s  %s %s (%s)'
+              % (ms, 100 * ms / total_ms, calls, '%.0f' % (flop / ms / 1e6) if flop else '-',
+                 kind, direction, implementation))
+
+
+# ============================== main ==============================
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('--iters', type=int, default=5)
     parser.add_argument('--warmup', type=int, default=2)
-    parser.add_argument('--batch-size', type=int, default=app.BATCH_SIZE)
+    parser.add_argument('--repeat', type=int, default=3)
+    parser.add_argument('--batch-size', type=int, default=64)
     parser.add_argument('--json', default='benchmark.json')
     parser.add_argument('--data-dir', default=None)
+    parser.add_argument('--profile', action='store_true')
+    parser.add_argument('--contender', choices=sorted(MEASUREMENTS), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     import mnist
-    data_dir = args.data_dir or mnist.default_data_dir()
-
-    # First, while this process is still small: Linux carries a parent's peak memory into the
-    # peak it reports for a child it starts.
-    prep_seconds, peak_mb = startup(data_dir)
-    gflop = iteration_gflop(args.batch_size)
-    peak, peak_source, peaks = matmul_peak_gflops()
-    steps, ctx = mxnet_steps(args.batch_size, args.iters, args.warmup)
-    torch_seconds, torch_version = torch_step_seconds(args.batch_size, args.iters, args.warmup)
-
-    rows = []
-
-    def add(name, seconds):
-        achieved = gflop / seconds
-        rows.append({'what': name, 'seconds_per_iter': seconds,
-                     'images_per_second': args.batch_size / seconds,
-                     'gflop_per_second': achieved, 'share_of_peak': achieved / peak,
-                     'vs_torch': seconds / torch_seconds if torch_seconds else None})
-
-    add('project step (MXNet, %s)' % ctx, steps['project'])
-    add('tutorial step (MXNet, %s)' % ctx, steps['tutorial'])
-    if torch_seconds:
-        add('PyTorch %s eager, CPU' % torch_version, torch_seconds)
-    report = {'batch_size': args.batch_size, 'iteration_gflop': gflop,
-              'matmul_peak_gflops': peak, 'matmul_peak_source': peak_source,
-              'matmul_gflops': peaks, 'omp_num_threads': os.environ.get('OMP_NUM_THREADS'),
-              'steps': rows, 'data_prep_seconds': prep_seconds, 'startup_peak_rss_mb': peak_mb,
-              'mxnet_version': mx.__version__}
-
-    print('batch %d; one iteration = %.0f GFLOP; peak %.0f GFLOP/s (%s, %dx%d float32); '
-          'OMP_NUM_THREADS=%s' % (args.batch_size, gflop, peak, peak_source, MATMUL_SIZE,
-                                  MATMUL_SIZE, report['omp_num_threads']))
-    print('%-34s %10s %8s %9s %8s %9s' % ('', 's/iter', 'img/s', 'GFLOP/s', 'of peak',
-                                           'vs torch'))
-    for row in rows:
-        print('%-34s %10.3f %8.1f %9.1f %7.0f%% %9s'
-              % (row['what'], row['seconds_per_iter'], row['images_per_second'],
-                 row['gflop_per_second'], 100 * row['share_of_peak'],
-                 '%.2fx' % row['vs_torch'] if row['vs_torch'] else '-'))
-    print('data preparation %.1f s; start-up peak resident memory %.0f MB'
-          % (prep_seconds, peak_mb))
+    args.data_dir = args.data_dir or mnist.default_data_dir()
+    if args.contender:
+        result = MEASUREMENTS[args.contender](args)
+        if result is not None:
+            result['omp_num_threads'] = os.environ.get('OMP_NUM_THREADS')
+        print(json.dumps(result))
+        return
+    if args.profile:
+        profile(args)
+        return
+    report = summarise(run_all(args, lambda line: print(line, file=sys.stderr, flush=True)),
+                       args.batch_size)
+    print_report(report)
     with open(args.json, 'w') as f:
         json.dump(report, f, indent=2)
     print('wrote %s' % args.json)

@@ -1,8 +1,15 @@
-"""The benchmark's arithmetic (its timings are measurements, never tests)."""
+"""The benchmark's arithmetic, its contenders' processes and its summary (its timings are
+measurements, never tests)."""
+import json
+import os
+import subprocess
+import sys
+
 import pytest
 
 import benchmark
 import symbols
+from helpers import REPO
 
 
 def test_multiply_adds_of_each_network_by_hand():
@@ -20,3 +27,67 @@ def test_multiply_adds_of_each_network_by_hand():
 
 def test_an_iteration_is_about_630_gflop_at_batch_64():
     assert benchmark.iteration_gflop(64) == pytest.approx(628.8, abs=0.1)
+
+
+def test_flop_of_onednn_primitives_from_their_shapes():
+    # D's first convolution and G's first deconvolution, as oneDNN's verbose log writes them
+    conv = 'mb64_ic3oc128_ih64oh32kh4sh2dh0ph1_iw64ow32kw4sw2dw0pw1'
+    deconv = 'mb64_ic100oc1024_ih1oh4kh4sh1dh0ph0_iw1ow4kw4sw1dw0pw0'
+    assert benchmark.primitive_flop('convolution', conv) == 2 * 64 * 128 * 32 * 32 * 3 * 16
+    assert benchmark.primitive_flop('deconvolution', deconv) == 2 * 64 * 100 * 1024 * 16
+    assert benchmark.primitive_flop('eltwise', '64x1024x4x4') == 0
+
+
+def run_contender(name, data_dir, env):
+    result = subprocess.run(
+        [sys.executable, os.path.join(REPO, 'benchmark.py'), '--contender', name, '--iters',
+         '2', '--warmup', '0', '--batch-size', '4', '--data-dir', data_dir],
+        capture_output=True, text=True, timeout=600, env=env)
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def test_the_tutorial_as_shipped_runs_with_mxnet_s_own_threads(data_dir):
+    found = run_contender('tutorial-as-shipped', data_dir,
+                          benchmark.contender_env('mxnet'))
+    assert found['omp_num_threads'] is None
+    assert benchmark.thread_note(found) == 'MXNet\'s own choice (OMP_NUM_THREADS unset)'
+    assert len(found['times']) == 2 and all(t > 0 for t in found['times'])
+    assert found['prep_seconds'] > 0 and found['peak_rss_mb'] > 100
+
+
+def test_the_program_runs_with_the_program_s_threads(data_dir):
+    env = dict(benchmark.contender_env(benchmark.PROGRAM_THREADS), OMP_NUM_THREADS='1')
+    found = run_contender('program', data_dir, env)
+    assert found['omp_num_threads'] == '1'
+    assert benchmark.thread_note(found) == 'OMP_NUM_THREADS=1'
+    assert found['iteration_gflop'] == pytest.approx(benchmark.iteration_gflop(4))
+
+
+def fake_runs(seconds, gflops=100.0):
+    """Results as the contenders report them: each run one iteration of `seconds[name]`."""
+    runs = {name: [{'times': [value], 'version': 'v', 'device': 'cpu', 'threads': 't',
+                    'iteration_gflop': 50.0}] for name, value in seconds.items()}
+    runs['startup'] = [{'prep_seconds': 0.2, 'peak_rss_mb': rss} for rss in (900, 950, 1100)]
+    runs['matmul-numpy'] = [{'gflops': gflops, 'version': 'numpy'}]
+    runs['matmul-mxnet-onednn'] = [{'gflops': gflops / 2, 'version': 'onednn'}]
+    return runs
+
+
+def test_the_summary_compares_with_pytorch_and_the_best_peak():
+    report = benchmark.summarise(fake_runs({'program': 1.0, 'tutorial-step': 2.0,
+                                            'pytorch': 2.0}), 64)
+    program = report['steps'][0]
+    assert program['contender'] == 'program'
+    assert program['vs_torch'] == pytest.approx(0.5)
+    assert program['share_of_peak'] == pytest.approx(0.5)  # 50 GFLOP in 1 s against 100
+    assert report['peak_source'] == 'numpy'
+    assert report['startup_peak_rss_mb'] == (950, 900, 1100)
+    assert report['goals'] == {'step_vs_torch': [0.5, 0.67], 'share_of_peak': [0.5, 0.85],
+                               'startup_peak_rss_mb': [950, 1000]}
+
+
+def test_without_pytorch_its_row_and_ratio_are_left_out():
+    report = benchmark.summarise(fake_runs({'program': 1.0}), 64)
+    assert [row['contender'] for row in report['steps']] == ['program']
+    assert report['steps'][0]['vs_torch'] is None

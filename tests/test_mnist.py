@@ -3,11 +3,10 @@ import gzip
 import hashlib
 import os
 
-import cv2
-import mxnet as mx
 import numpy as np
 import pytest
 
+import benchmark
 import mnist
 from helpers import REPO, SHARED_MNIST, digit_like_images, idx_bytes, write_idx
 
@@ -156,28 +155,16 @@ def test_failed_download_says_where_to_put_the_files(monkeypatch, tmp_path):
 
 # ============================== preparation ==============================
 
-def tutorial_preparation(images):
-    """The tutorial's own steps, written out as the reference."""
-    x = np.zeros((len(images), 28, 28))
-    x[:] = images
-    np.random.seed(1)
-    p = np.random.permutation(x.shape[0])
-    x = x[p]
-    x = np.asarray([cv2.resize(image, (64, 64)) for image in x])
-    x = x.astype(np.float32, copy=False) / (255.0 / 2) - 1.0
-    x = x.reshape((len(images), 1, 64, 64))
-    return np.tile(x, (1, 3, 1, 1))
-
-
 def all_batches(batches):
     return [(batch.data[0].asnumpy(), batch.pad) for batch in batches]
 
 
 def test_batches_equal_the_tutorials_value_for_value():
-    """The tutorial's NDArrayIter over its fully prepared array, batch for batch, pad
-    included, against batches prepared on demand."""
+    """The tutorial's NDArrayIter over its fully prepared array (as benchmark.py's tutorial
+    as shipped prepares it), batch for batch, pad included, against batches prepared on
+    demand."""
     images = np.random.RandomState(5).randint(0, 256, size=(150, 28, 28)).astype(np.uint8)
-    tutorial = all_batches(mx.io.NDArrayIter(tutorial_preparation(images), batch_size=32))
+    tutorial = all_batches(benchmark.tutorial_preparation(images, 32))
     ours = all_batches(mnist.MnistBatches(images, 32, 64))
     assert len(ours) == len(tutorial) == 5
     for (data, pad), (expected, expected_pad) in zip(ours, tutorial):
