@@ -252,16 +252,17 @@ class RealDigits:
         return scores
 
 
-def score_inputs(classifier, inputs, reference, kid_subsets=KID_SUBSETS):
-    """Every score for classifier inputs (N, 1, 28, 28) as a dict."""
+def score_inputs(classifier, inputs, real, kid_subsets=KID_SUBSETS):
+    """Every score for classifier inputs (N, 1, 28, 28) as a dict, against `real` (a
+    RealDigits)."""
     probabilities, features = classifier.predict(inputs)
     is_mean, is_std = inception_score(probabilities)
-    kid_mean, kid_std = kernel_distance(features, reference.features, subsets=kid_subsets)
+    kid_mean, kid_std = kernel_distance(features, real.features, subsets=kid_subsets)
     shares, kl, confidence = class_coverage(probabilities)
     # as many real as generated images for precision and recall
-    precision, recall = precision_recall(reference.features[:len(features)], features)
+    precision, recall = precision_recall(real.features[:len(features)], features)
     return {'num_samples': len(inputs), 'inception_score': is_mean, 'inception_score_std': is_std,
-            'fid': frechet_distance(features, reference.features),
+            'fid': frechet_distance(features, real.features),
             'kid': kid_mean, 'kid_std': kid_std,
             'classes_covered': int(np.sum(shares >= COVERAGE_SHARE)),
             'class_shares': [round(float(share), 4) for share in shares],

@@ -40,3 +40,16 @@ def test_a_study_run_keeps_every_average_and_scores_it(data_dir, tmp_path):
     assert list(scores['scores']) == ['1'] and list(scores['scores']['1']) == generators
     assert scores['scores']['1']['0.99 constant'] == scores['scores']['1']['plain']
     assert '| 0.99 constant | ' in result.stdout and '(+0%)' in result.stdout
+
+
+def test_the_gains_count_only_checkpoints_from_600_on_in_every_run():
+    def results(plain, averaged):
+        return {iteration: dict({'plain': {'fid': fid}},
+                                **{name: {'fid': averaged[iteration]}
+                                   for name, _, _ in average_study.AVERAGES})
+                for iteration, fid in plain.items()}
+    run_a = results({400: 10.0, 600: 10.0, 800: 10.0}, {400: 99.0, 600: 7.0, 800: 9.0})
+    run_b = results({600: 20.0}, {600: 10.0})
+    table = average_study.gains_table([run_a, run_b])
+    # cuts from 600 on: 30%, 10%, 50%: the smallest 10%, the mean 30%
+    assert '| 0.99 warm-up | 10% | 30% |' in table.splitlines()
