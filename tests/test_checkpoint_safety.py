@@ -172,7 +172,8 @@ def test_pickles_planted_as_the_scorer_s_files_never_run(reference_run, data_dir
     plant_pickle(weights, marker)
     with pytest.raises(SystemExit) as stop:
         score.main(args + ['--classifier', str(weights)])
-    assert str(stop.value).startswith('error: %s cannot be read' % weights)
+    assert str(stop.value).startswith('error: %s is missing or not an MXNet parameter file'
+                                      % weights)
     assert not marker.exists()
 
 
