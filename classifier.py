@@ -1,14 +1,15 @@
 """The scorer's classifier: a LeNet on MNIST, shipped trained, so that scores mean the same
 on every machine.
 
-    OMP_NUM_THREADS=1 python classifier.py --train weights/lenet_mnist.params   # the recipe
+    OMP_NUM_THREADS=1 python classifier.py --train PATH   # the recipe, into a new file
 
 FID and the other scores are measured in this network's feature space: another classifier,
 even the same recipe trained with another thread count, gives other numbers. So score.py
 uses the weights shipped in weights/lenet_mnist.params, checked against SHIPPED_SHA256, and
 every score it writes names that hash. The command above is how they were made (seed 0, one
-OpenMP thread, this machine's oneDNN on AVX-512; about 3 minutes); trained anywhere else the
-recipe gives a classifier as good but not bit-identical, whose scores are not comparable.
+OpenMP thread, oneDNN 2.4 on a CPU with AVX-512; 128 s) and makes them again bit for bit on
+such a machine; elsewhere the recipe gives a classifier as good but not bit-identical, whose
+scores are not comparable.
 
 Every image, generated or real, reaches the classifier the same way (PREPROCESSING): 64x64x3
 in [-1, 1], the channels averaged, scaled to [0, 1] and shrunk to 28x28 with area averaging.
