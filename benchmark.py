@@ -17,6 +17,11 @@ the program's threads; the tutorial as shipped (MXNet's own thread choice, its p
 of all 70,000 images at once), with its preparation time and peak memory; the same networks
 and passes in PyTorch eager (optional: `pip install torch==2.13.0`; left out without it);
 and the float32 matrix products whose best is the peak the steps are measured against.
+
+Once after them (ANALYSES), where the program's iteration goes: the milliseconds of each pass
+(G and D, forward and backward) and its GFLOP/s, from MXNet's own profiler; and its resident
+memory stage by stage along a start-up. `--profile` goes one level down, to oneDNN's
+primitives (each convolution's kernel, layout and speed).
 """
 # First of all: refuses a Python MXNet cannot run (in one line), sets the thread defaults
 # before numpy and MXNet load, and gives numpy back the aliases MXNet uses.
@@ -327,6 +332,86 @@ def measure_startup(args):
             'peak_rss_mb': peak_rss_mb(resource.RUSAGE_CHILDREN)}
 
 
+# ============================== where the time and the memory go ==============================
+
+def resident_mb():
+    """This process's resident memory now (VmRSS), in MB."""
+    with open('/proc/self/status') as f:
+        return next(int(line.split()[1]) for line in f if line.startswith('VmRSS:')) / 1024
+
+
+def measure_memory(args):
+    """Resident memory stage by stage along the program's own start-up (MNIST, the three
+    Modules, two iterations), and what the parameters alone account for."""
+    stages = [('Python and numpy', resident_mb())]
+
+    def stage(what):
+        mx.nd.waitall()
+        stages.append((what, resident_mb()))
+
+    import mxnet as mx
+    stage('MXNet loaded')
+    import dcgan_mnist as app
+    stage('the program\'s modules loaded (OpenCV, matplotlib)')
+    ctx = mxnet_context()
+    image_iter = app.load_image_iter(args.data_dir, args.batch_size, download=False)
+    stage('MNIST loaded (uint8)')
+    generator, discriminator, judge = mxnet_networks(ctx, args.batch_size)
+    stage('G, D and the judge bound and initialised')
+    noise = mx.nd.array(np.random.RandomState(0).standard_normal(
+        (args.batch_size, 100, 1, 1)), ctx=ctx)
+    for count in (1, 2):
+        app.train_step(generator, discriminator, image_iter.next().data[0].as_in_context(ctx),
+                        noise, judge)
+        stage('iteration %d' % count)
+    parameters = {name: sum(array.size for array in module.get_params()[0].values())
+                  for name, module in (('generator', generator), ('discriminator', discriminator))}
+    return {'stages': stages, 'parameters': parameters}
+
+
+def pass_of(operator):
+    """Which pass of an iteration an operator (or a fused group of them, as MXNet's profiler
+    names it: '[Convolution,BatchNorm,...]') belongs to."""
+    network = ('G' if 'Deconvolution' in operator else
+               'D' if 'Convolution' in operator else None)
+    if network:
+        return '%s %s' % (network, 'backward' if '_backward' in operator else 'forward')
+    return {'adam_update': 'Adam updates', 'CopyCPU2CPU': 'copies',
+            'broadcast_add': 'adding the kept gradients'}.get(operator, 'other operators')
+
+
+def measure_passes(args):
+    """MXNet's profiler over `iters` program steps: milliseconds per iteration in each pass,
+    and the FLOPs each pass computes (D's input gradient in G's step skips D's weights)."""
+    import mxnet as mx
+    import dcgan_mnist as app
+    import symbols
+    ctx = mxnet_context()
+    generator, discriminator, judge = mxnet_networks(ctx, args.batch_size)
+    real, noise = random_batches(ctx, args.batch_size)
+
+    def step():
+        app.train_step(generator, discriminator, real, noise, judge)
+    timed_iterations(step, 0, args.warmup, mx.nd.waitall)
+    with tempfile.TemporaryDirectory() as folder:
+        mx.profiler.set_config(profile_all=True, aggregate_stats=True,
+                               filename=os.path.join(folder, 'profile.json'))
+        mx.profiler.set_state('run')
+        times = timed_iterations(step, args.iters, 0, mx.nd.waitall)
+        mx.profiler.set_state('stop')
+        operators = json.loads(mx.profiler.dumps(format='json'))['Time']['operator']
+    ms = collections.defaultdict(float)
+    for operator, stats in operators.items():
+        ms[pass_of(operator)] += stats['Total'] / args.iters
+    g = 2 * forward_macs(symbols.generator_symbol(), rand=(args.batch_size, 100, 1, 1)) / 1e9
+    d = 2 * forward_macs(symbols.discriminator_symbol(), data=(args.batch_size, 3, 64, 64),
+                         label=(args.batch_size,)) / 1e9
+    gflop = {'G forward': g, 'G backward': 2 * g, 'D forward': 3 * d, 'D backward': 5 * d}
+    return {'wall_ms': 1000 * statistics.median(times),
+            'passes': [{'pass': name, 'ms': ms[name], 'gflop': gflop.get(name)}
+                       for name in sorted(ms, key=lambda name: -ms[name])]}
+
+
 # (name, what the table calls it, how its threads are set, the measurement)
 PROGRAM_THREADS = 'program'   # OMP_NUM_THREADS = usable CPUs, as the program sets it
 CONTENDERS = [
@@ -342,8 +427,13 @@ PEAKS = [
     ('matmul-mxnet-onednn', PROGRAM_THREADS, measure_matmul(matmul_mxnet_onednn)),
     ('matmul-torch', PROGRAM_THREADS, measure_matmul(matmul_torch)),
 ]
+# Run once, after the repetitions: where the program's time and memory go.
+ANALYSES = [
+    ('passes', PROGRAM_THREADS, measure_passes),
+    ('memory', PROGRAM_THREADS, measure_memory),
+]
 MEASUREMENTS = {name: measure for name, _, _, measure in CONTENDERS}
-MEASUREMENTS.update({name: measure for name, _, measure in PEAKS})
+MEASUREMENTS.update({name: measure for name, _, measure in PEAKS + ANALYSES})
 
 
 # ============================== running the contenders ==============================
@@ -394,6 +484,9 @@ def run_all(args, log):
             result = run_contender(name, threads, args)
             if result is not None:
                 runs[name].append(result)
+    for name, threads, _ in ANALYSES:
+        log('once: %s' % name)
+        runs[name].append(run_contender(name, threads, args))
     return runs
 
 
@@ -439,6 +532,10 @@ def summarise(runs, batch_size):
               'startup_prep_seconds': statistics.median(r['prep_seconds'] for r in startup),
               'startup_peak_rss_mb': spread([r['peak_rss_mb'] for r in startup]),
               'cpu': cpu_name(), 'usable_cpus': os.cpu_count()}
+    if runs.get('passes'):
+        report['passes'] = runs['passes'][0]
+    if runs.get('memory'):
+        report['memory'] = runs['memory'][0]
     program = rows[0]
     report['goals'] = {
         'step_vs_torch': [program['vs_torch'], GOAL_VS_TORCH],
@@ -477,11 +574,36 @@ def print_report(report):
     median, low, high = report['startup_peak_rss_mb']
     print('the program\'s start-up: data ready in %.1f s; peak resident memory %.0f MB '
           '(%.0f-%.0f)' % (report['startup_prep_seconds'], median, low, high))
+    if 'passes' in report:
+        print_passes(report['passes'], report['peak_gflops'])
+    if 'memory' in report:
+        print_memory(report['memory'])
     for goal, (value, target) in report['goals'].items():
         met = value is not None and (value >= target if goal == 'share_of_peak'
                                      else value <= target)
         print('goal %-20s %s (target %s): %s' % (goal, '-' if value is None else '%.2f' % value,
                                                  target, 'met' if met else 'NOT met'))
+
+
+def print_passes(found, peak):
+    print('where an iteration of the program goes (MXNet\'s profiler; %.0f ms wall):'
+          % found['wall_ms'])
+    for row in found['passes']:
+        rate = ('%5.0f GFLOP/s, %3.0f%% of peak' % (row['gflop'] / row['ms'] * 1000,
+                                                    100 * row['gflop'] / row['ms'] * 1000 / peak)
+                if row['gflop'] else '')
+        print('  %-28s %7.1f ms  %s' % (row['pass'], row['ms'], rate))
+
+
+def print_memory(found):
+    print('resident memory along the program\'s start-up (parameters: G %.1f M, D %.1f M; '
+          'each copy of both %.0f MB):' % (found['parameters']['generator'] / 1e6,
+                                          found['parameters']['discriminator'] / 1e6,
+                                          4 * sum(found['parameters'].values()) / 2 ** 20))
+    before = 0
+    for what, mb in found['stages']:
+        print('  %-52s %6.0f MB  %+6.0f' % (what, mb, mb - before))
+        before = mb
 
 
 # ============================== profile ==============================

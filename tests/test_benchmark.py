@@ -64,6 +64,45 @@ def test_the_program_runs_with_the_program_s_threads(data_dir):
     assert found['iteration_gflop'] == pytest.approx(benchmark.iteration_gflop(4))
 
 
+def test_the_profile_names_each_pass_of_an_iteration_and_its_work(data_dir):
+    env = dict(benchmark.contender_env(benchmark.PROGRAM_THREADS), OMP_NUM_THREADS='1')
+    found = run_contender('passes', data_dir, env)
+    passes = {row['pass']: row for row in found['passes']}
+    assert {'G forward', 'G backward', 'D forward', 'D backward', 'Adam updates'} <= set(passes)
+    g = 2 * benchmark.forward_macs(symbols.generator_symbol(), rand=(4, 100, 1, 1)) / 1e9
+    assert passes['G forward']['gflop'] == pytest.approx(g)
+    assert passes['Adam updates']['gflop'] is None
+    assert all(row['ms'] > 0 for row in found['passes'])
+    # the passes account for most of the iteration's wall time (and, run one after another
+    # by MXNet's engine, not much more)
+    assert 0.5 < sum(row['ms'] for row in found['passes']) / found['wall_ms'] < 1.1
+
+
+def test_operators_are_sorted_into_passes_by_network_and_direction():
+    assert benchmark.pass_of('[Deconvolution,BatchNorm,Activation]') == 'G forward'
+    assert benchmark.pass_of('[_backward_Activation,_backward_Deconvolution]') == 'G backward'
+    assert benchmark.pass_of('[Convolution,LeakyReLU]') == 'D forward'
+    assert benchmark.pass_of('[_backward_logistic_reg_out,_backward_Convolution]') == \
+        'D backward'
+    assert benchmark.pass_of('adam_update') == 'Adam updates'
+    assert benchmark.pass_of('_full') == 'other operators'
+
+
+def test_the_memory_is_followed_stage_by_stage_through_a_start_up(data_dir):
+    env = dict(benchmark.contender_env(benchmark.PROGRAM_THREADS), OMP_NUM_THREADS='1')
+    found = run_contender('memory', data_dir, env)
+    stages = dict(found['stages'])
+    assert list(stages)[-2:] == ['iteration 1', 'iteration 2']
+    # binding the networks holds at least their weights and gradients: 2 x 4 bytes each
+    params = found['parameters']
+    assert params == {'generator': 12658432, 'discriminator': 11036160}
+    bound = stages['G, D and the judge bound and initialised'] - stages['MNIST loaded (uint8)']
+    assert bound > 2 * 4 * sum(params.values()) / 2 ** 20
+    # and the first iteration adds Adam's two moments of every weight
+    adam = stages['iteration 1'] - stages['G, D and the judge bound and initialised']
+    assert adam > 2 * 4 * sum(params.values()) / 2 ** 20
+
+
 def fake_runs(seconds, gflops=100.0):
     """Results as the contenders report them: each run one iteration of `seconds[name]`."""
     runs = {name: [{'times': [value], 'version': 'v', 'device': 'cpu', 'threads': 't',
