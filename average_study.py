@@ -10,10 +10,11 @@ iterations, all kept) and keeps every average of AVERAGES beside the generator, 
 training run; at each checkpoint it writes each average's weights to
 RUN/averages/iter-NNNNNNN/NAME.params. (Other flags go to dcgan_mnist.py as they are.)
 
-`score` scores the plain generator and every average at every checkpoint of the runs (FID and
-Inception Score, as score.py computes them, with the shipped classifier, 5,000 samples,
-noise seed 0), prints the FID table with each average's change against the plain
-generator, and writes RUN/averages/scores.json.
+`score` scores the plain generator and every average at every checkpoint of the runs (every
+score score.py computes, with the shipped classifier, 5,000 samples, noise seed 0), prints
+the FID table with each average's change against the plain generator and score.py's table at
+the last checkpoint, writes RUN/averages/scores.json, and ends with each average's smallest
+and mean FID cut from iteration GOAL_FROM on, over all the runs.
 
 Two kinds of average, each at several decays d (see averaging.py):
 - "warm-up": d_t = min(d, (1 + t) / (10 + t)). Within the first epoch (1,094 iterations) the
@@ -84,7 +85,8 @@ class StudyTrainer(dcgan_mnist.Trainer):
 
 
 def score_run(run_dir, classifier, real, ctx, num):
-    """{iteration: {generator name: scores}} for every checkpoint of a study run."""
+    """{iteration: {generator name: scores}} for every checkpoint of a study run, and the
+    last checkpoint's state."""
     results = {}
     for found in checkpoint.list_checkpoints(run_dir):
         found, state = checkpoint.open_checkpoint(found, 'python average_study.py score %s')
@@ -100,14 +102,12 @@ def score_run(run_dir, classifier, real, ctx, num):
         for name, params in generators:
             sampler.set_params(params, aux_params)  # train-mode BatchNorm: aux unused
             images, _ = sampler.sample(num, SEED)
-            probabilities, features = classifier.predict(lenet.classifier_input(images))
-            results[iteration][name] = {
-                'fid': score.frechet_distance(features, real.features),
-                'inception_score': score.inception_score(probabilities)[0]}
+            results[iteration][name] = score.score_inputs(
+                classifier, lenet.classifier_input(images), real)
             print('%s  iteration %d  %-15s FID %.2f' % (run_dir, iteration, name,
                                                        results[iteration][name]['fid']),
                   flush=True)
-    return results
+    return results, state
 
 
 def fid_table(run_dir, results):
@@ -139,17 +139,33 @@ def gains_table(all_results):
     return '\n'.join(lines)
 
 
+def final_table(results, real, num, ctx, state):
+    """score.py's table at a run's last checkpoint: every generator, the floor, the ceiling."""
+    last = results[max(results)]
+    untrained = Sampler(ctx, state['batch_size'], state['noise_dim'])
+    untrained.set_params(*score.untrained_generator_params(state['batch_size'],
+                                                           state['noise_dim'], SEED, ctx))
+    images, _ = untrained.sample(num, SEED)
+    columns = [(name, last[name]) for name in last]
+    columns += [('real digits (floor)', real.floor(num, SEED)),
+                ('untrained G (ceiling)', score.score_inputs(
+                    real.classifier, lenet.classifier_input(images), real))]
+    return score.format_table(columns)
+
+
 def score_runs(run_dirs, data_dir, num, cache_dir=score.CACHE_DIR):
     ctx, _ = mxnet_setup.choose_context(mx, 'auto')
     classifier = lenet.load_classifier(lenet.SHIPPED, ctx)
     real = score.RealDigits(classifier, data_dir, cache_dir)
     all_results = []
     for run_dir in run_dirs:
-        results = score_run(run_dir, classifier, real, ctx, num)
+        results, state = score_run(run_dir, classifier, real, ctx, num)
         with open(os.path.join(run_dir, AVERAGES_DIR, SCORES), 'w') as f:
             json.dump({'classifier_sha256': classifier.sha256, 'num_samples': num,
                        'seed': SEED, 'scores': results}, f, indent=1)
         print(fid_table(run_dir, results))
+        print('%d samples at the last checkpoint of %s:' % (num, run_dir))
+        print(final_table(results, real, num, ctx, state))
         all_results.append(results)
     print(gains_table(all_results))
 
