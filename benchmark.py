@@ -622,8 +622,20 @@ def primitive_flop(kind, shape):
     return 2 * mb * ic * ih * iw * oc * kh * kw
 
 
+def primitive_layer(kind, shape):
+    """Which layer a (de)convolution primitive computes, from its shape string: channels and
+    spatial size in and out; '' for the rest."""
+    found = SHAPE.search(shape)
+    if not found or kind not in ('convolution', 'deconvolution'):
+        return ''
+    _, ic, oc, ih, oh, _, iw, ow, _ = found.groups()
+    return '%s->%s channels, %sx%s->%sx%s' % (ic, oc, ih, iw, oh, ow)
+
+
 def profile(args):
-    """Run a few program steps with oneDNN's verbose log; group one iteration's primitives."""
+    """Run a few program steps with oneDNN's verbose log; group one iteration's primitives by
+    kind, direction, kernel and layer, each with its speed against oneDNN's matrix product."""
+    peak = run_contender('matmul-mxnet-onednn', PROGRAM_THREADS, args)['gflops']
     environ = contender_env(PROGRAM_THREADS)
     environ.update(ONEDNN_VERBOSE='1', DNNL_VERBOSE='1', MKLDNN_VERBOSE='1')
     result = subprocess.run(
@@ -638,19 +650,25 @@ def profile(args):
     groups = collections.defaultdict(lambda: [0.0, 0, 0])
     for fields in lines[-per_iteration:]:
         kind, implementation, direction = fields[3], fields[4], fields[5]
-        group = groups[(kind, direction, implementation)]
+        group = groups[(kind, direction, implementation, primitive_layer(kind, fields[-2]))]
         group[0] += float(fields[-1])
         group[1] += 1
         group[2] += primitive_flop(kind, fields[-2])
     total_ms = sum(g[0] for g in groups.values())
     print('one program iteration: %.0f ms of oneDNN primitives, %.0f ms wall'
           % (total_ms, 1000 * statistics.median(timed['times'])))
-    print('%10s %6s %5s %9s  %s' % ('ms', 'share', 'calls', 'GFLOP/s', 'primitive'))
-    for (kind, direction, implementation), (ms, calls, flop) in sorted(
+    print('(oneDNN\'s log times every primitive by itself, which slows the iteration down)')
+    print('%8s %6s %5s %8s %8s  %s' % ('ms', 'share', 'calls', 'GFLOP/s', 'of peak',
+                                       'primitive'))
+    for (kind, direction, implementation, layer), (ms, calls, flop) in sorted(
             groups.items(), key=lambda item: -item[1][0]):
-        print('%10.1f %5.1f%% %5d %9s  %s %s (%s)'
-              % (ms, 100 * ms / total_ms, calls, '%.0f' % (flop / ms / 1e6) if flop else '-',
-                 kind, direction, implementation))
+        rate = flop / ms / 1e6
+        print('%8.1f %5.1f%% %5d %8s %8s  %s %s (%s) %s'
+              % (ms, 100 * ms / total_ms, calls, '%.0f' % rate if flop else '-',
+                 '%.0f%%' % (100 * rate / peak) if flop else '-', kind, direction,
+                 implementation, layer))
+    print('peak: %.0f GFLOP/s, oneDNN\'s %dx%d float32 matrix product' % (peak, MATMUL_SIZE,
+                                                                        MATMUL_SIZE))
 
 
 # ============================== main ==============================

@@ -36,6 +36,8 @@ def test_flop_of_onednn_primitives_from_their_shapes():
     assert benchmark.primitive_flop('convolution', conv) == 2 * 64 * 128 * 32 * 32 * 3 * 16
     assert benchmark.primitive_flop('deconvolution', deconv) == 2 * 64 * 100 * 1024 * 16
     assert benchmark.primitive_flop('eltwise', '64x1024x4x4') == 0
+    assert benchmark.primitive_layer('convolution', conv) == '3->128 channels, 64x64->32x32'
+    assert benchmark.primitive_layer('eltwise', '64x1024x4x4') == ''
 
 
 def run_contender(name, data_dir, env):
