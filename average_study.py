@@ -84,12 +84,39 @@ class StudyTrainer(dcgan_mnist.Trainer):
         return found
 
 
+def generator_names():
+    return ['plain'] + [name for name, _, _ in AVERAGES]
+
+
+def earlier_scores(run_dir, classifier, num):
+    """What an earlier `score` of this run wrote with the same classifier, N and noise seed:
+    ({iteration: scores}, {iteration: the checkpoint's state_sha256}), or two empty dicts. A
+    study that is still training gains checkpoints: scoring it again scores only the new."""
+    try:
+        with open(os.path.join(run_dir, AVERAGES_DIR, SCORES)) as f:
+            saved = json.load(f)
+        if (saved['classifier_sha256'], saved['num_samples'], saved['seed']) != \
+                (classifier.sha256, num, SEED):
+            return {}, {}
+        return ({int(i): scores for i, scores in saved['scores'].items()},
+                {int(i): digest for i, digest in saved['checkpoints'].items()})
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return {}, {}
+
+
 def score_run(run_dir, classifier, real, ctx, num):
-    """{iteration: {generator name: scores}} for every checkpoint of a study run, and the
-    last checkpoint's state."""
-    results = {}
+    """({iteration: {generator name: scores}}, {iteration: state_sha256}) for every checkpoint
+    of a study run, and the last checkpoint's state."""
+    earlier, earlier_digests = earlier_scores(run_dir, classifier, num)
+    results, digests = {}, {}
     for found in checkpoint.list_checkpoints(run_dir):
         found, state = checkpoint.open_checkpoint(found, 'python average_study.py score %s')
+        iteration = state['global_iteration']
+        digests[iteration] = state['state_sha256']
+        if (earlier_digests.get(iteration) == digests[iteration] and
+                list(earlier.get(iteration, {})) == generator_names()):
+            results[iteration] = earlier[iteration]
+            continue
         arg_params, aux_params = checkpoint.load_params(os.path.join(found, 'generator.params'))
         generators = [('plain', arg_params)]
         folder = os.path.join(run_dir, AVERAGES_DIR, os.path.basename(found))
@@ -97,7 +124,6 @@ def score_run(run_dir, classifier, real, ctx, num):
             generators.append((name, checkpoint.load_params(
                 os.path.join(folder, file_name(name)))[0]))
         sampler = Sampler(ctx, state['batch_size'], state['noise_dim'])
-        iteration = state['global_iteration']
         results[iteration] = {}
         for name, params in generators:
             sampler.set_params(params, aux_params)  # train-mode BatchNorm: aux unused
@@ -107,7 +133,7 @@ def score_run(run_dir, classifier, real, ctx, num):
             print('%s  iteration %d  %-15s FID %.2f' % (run_dir, iteration, name,
                                                        results[iteration][name]['fid']),
                   flush=True)
-    return results, state
+    return results, digests, state
 
 
 def fid_table(run_dir, results):
@@ -115,7 +141,7 @@ def fid_table(run_dir, results):
     iterations = sorted(results)
     lines = ['| %s | %s |' % (run_dir, ' | '.join(str(i) for i in iterations)),
              '| --- |%s' % (' ---: |' * len(iterations))]
-    for name in ['plain'] + [name for name, _, _ in AVERAGES]:
+    for name in generator_names():
         cells = []
         for i in iterations:
             fid, plain = results[i][name]['fid'], results[i]['plain']['fid']
@@ -159,10 +185,10 @@ def score_runs(run_dirs, data_dir, num, cache_dir=score.CACHE_DIR):
     real = score.RealDigits(classifier, data_dir, cache_dir)
     all_results = []
     for run_dir in run_dirs:
-        results, state = score_run(run_dir, classifier, real, ctx, num)
+        results, digests, state = score_run(run_dir, classifier, real, ctx, num)
         with open(os.path.join(run_dir, AVERAGES_DIR, SCORES), 'w') as f:
             json.dump({'classifier_sha256': classifier.sha256, 'num_samples': num,
-                       'seed': SEED, 'scores': results}, f, indent=1)
+                       'seed': SEED, 'checkpoints': digests, 'scores': results}, f, indent=1)
         print(fid_table(run_dir, results))
         print('%d samples at the last checkpoint of %s:' % (num, run_dir))
         print(final_table(results, real, num, ctx, state))

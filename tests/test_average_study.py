@@ -40,6 +40,16 @@ def test_a_study_run_keeps_every_average_and_scores_it(data_dir, tmp_path):
     assert list(scores['scores']) == ['1'] and list(scores['scores']['1']) == generators
     assert scores['scores']['1']['0.99 constant'] == scores['scores']['1']['plain']
     assert '| 0.99 constant | ' in result.stdout and '(+0%)' in result.stdout
+    assert 'iteration 1  plain' in result.stdout
+
+    # Scored again, the checkpoint already scored is not: the same numbers, from the file.
+    again = subprocess.run(study + ['score', run, '--num', '8', '--data-dir', data_dir,
+                                    '--cache-dir', str(tmp_path / 'cache')],
+                           capture_output=True, text=True, timeout=600, env=headless_env())
+    assert again.returncode == 0, again.stderr
+    assert 'iteration 1  plain' not in again.stdout
+    with open(os.path.join(run, average_study.AVERAGES_DIR, average_study.SCORES)) as f:
+        assert json.load(f) == scores
 
 
 def test_the_gains_count_only_checkpoints_from_600_on_in_every_run():
