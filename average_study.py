@@ -17,8 +17,9 @@ the last checkpoint, writes RUN/averages/scores.json, and ends with each average
 and mean FID cut from iteration GOAL_FROM on, over all the runs.
 
 Two kinds of average, each at several decays d (see averaging.py):
-- "warm-up": d_t = min(d, (1 + t) / (10 + t)). Within the first epoch (1,094 iterations) the
-  warm-up stays below 0.995, so 0.995 and 0.999 with warm-up are the same average there;
+- "warm-up": d_t = min(d, (1 + t) / (10 + t)). The warm-up reaches 0.99 at iteration 890,
+  so within the first epoch (1,094 iterations) 0.99 and 0.999 with warm-up are the same
+  average until then and nearly the same after;
 - "constant": d from the first update, the start-up bias removed, so the average weighs
   iteration i by d^(t - i) from the start (a plain constant d from the random initial
   weights would still hold d^t of them: a third after one epoch at 0.999).

@@ -52,6 +52,33 @@ def test_a_study_run_keeps_every_average_and_scores_it(data_dir, tmp_path):
         assert json.load(f) == scores
 
 
+def test_the_program_s_average_is_the_study_s_choice_bit_for_bit(data_dir, tmp_path):
+    """`--average-generator` with no value keeps the average the README scored as the
+    default (0.99 with warm-up), whatever else the study kept beside it."""
+    flags = ['--data-dir', data_dir, '--batch-size', '8', '--max-iters', '2', '--seed', '3']
+    study, program = str(tmp_path / 'study'), str(tmp_path / 'program')
+    for command in ([os.path.join(REPO, 'average_study.py'), 'train', '--output-dir', study],
+                    [os.path.join(REPO, 'dcgan_mnist.py'), '--no-show', '--output-dir',
+                     program, '--average-generator']):
+        result = subprocess.run([sys.executable] + command + flags, capture_output=True,
+                                text=True, timeout=600, env=headless_env())
+        assert result.returncode == 0, result.stderr
+    for network in ('generator.params', 'discriminator.params'):  # the same training
+        trained = [checkpoint.load_params(os.path.join(run, 'checkpoints', 'iter-0000002',
+                                                       network))[0] for run in (study, program)]
+        for name in trained[0]:
+            np.testing.assert_array_equal(trained[0][name].asnumpy(), trained[1][name].asnumpy())
+    kept, _ = checkpoint.load_params(os.path.join(
+        program, 'checkpoints', 'iter-0000002', checkpoint.AVERAGE))
+    chosen, _ = checkpoint.load_params(os.path.join(
+        study, average_study.AVERAGES_DIR, 'iter-0000002', '0.99-warm-up.params'))
+    assert sorted(kept) == sorted(chosen)
+    for name in kept:
+        np.testing.assert_array_equal(kept[name].asnumpy(), chosen[name].asnumpy())
+    with open(os.path.join(program, 'checkpoints', 'iter-0000002', checkpoint.STATE)) as f:
+        assert json.load(f)['average_decay'] == 0.99
+
+
 def test_the_gains_count_only_checkpoints_from_600_on_in_every_run():
     def results(plain, averaged):
         return {iteration: dict({'plain': {'fid': fid}},
