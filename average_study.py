@@ -169,10 +169,8 @@ def gains_table(all_results):
 def final_table(results, real, num, ctx, state):
     """score.py's table at a run's last checkpoint: every generator, the floor, the ceiling."""
     last = results[max(results)]
-    untrained = Sampler(ctx, state['batch_size'], state['noise_dim'])
-    untrained.set_params(*score.untrained_generator_params(state['batch_size'],
-                                                           state['noise_dim'], SEED, ctx))
-    images, _ = untrained.sample(num, SEED)
+    images, _ = score.untrained_sampler(state['batch_size'], state['noise_dim'], SEED,
+                                        ctx).sample(num, SEED)
     columns = [(name, last[name]) for name in last]
     columns += [('real digits (floor)', real.floor(num, SEED)),
                 ('untrained G (ceiling)', score.score_inputs(

@@ -294,14 +294,16 @@ class TrainingScorer:
                     classifier_sha256=self.classifier.sha256)
 
 
-def untrained_generator_params(batch_size, noise_dim, seed, ctx):
-    """A freshly initialised generator's parameters, as training starts from."""
+def untrained_sampler(batch_size, noise_dim, seed, ctx):
+    """A Sampler of a freshly initialised generator, as training starts from (the ceiling)."""
     mx.random.seed(seed)
     module = mx.mod.Module(symbols.generator_symbol(), data_names=('rand',), label_names=None,
                            context=ctx)
     module.bind(data_shapes=[('rand', (batch_size, noise_dim, 1, 1))], for_training=False)
     module.init_params(initializer=mx.init.Normal(0.02))
-    return module.get_params()
+    sampler = Sampler(ctx, batch_size, noise_dim)
+    sampler.set_params(*module.get_params())
+    return sampler
 
 
 # ============================== the command ==============================
@@ -403,10 +405,8 @@ def main(argv=None):
         columns.append(('averaged G', score_sampler(averaged)))
     if not args.no_baselines:
         columns.append(('real digits (floor)', real.floor(args.num, args.seed)))
-        untrained = Sampler(ctx, state['batch_size'], state['noise_dim'])
-        untrained.set_params(*untrained_generator_params(state['batch_size'],
-                                                         state['noise_dim'], args.seed, ctx))
-        columns.append(('untrained G (ceiling)', score_sampler(untrained)))
+        columns.append(('untrained G (ceiling)', score_sampler(untrained_sampler(
+            state['batch_size'], state['noise_dim'], args.seed, ctx))))
     print('%d samples from %s:' % (args.num, found))
     print(format_table(columns))
     json_path = args.json or os.path.join(found, 'score-n%d.json' % args.num)
