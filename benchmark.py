@@ -108,14 +108,20 @@ def forward_macs(symbol, **shapes):
     return int(total)
 
 
-def iteration_gflop(batch_size, noise_dim=100):
-    """FLOPs of the tutorial's iteration: G forward and backward (3 passes), D forward and
-    backward three times (9 passes), two FLOPs a multiply-add."""
+def forward_gflop(batch_size, noise_dim=100):
+    """GFLOP of one forward pass through G and through D (two FLOPs a multiply-add)."""
     import symbols
     g = forward_macs(symbols.generator_symbol(), rand=(batch_size, noise_dim, 1, 1))
     d = forward_macs(symbols.discriminator_symbol(), data=(batch_size, 3, 64, 64),
                      label=(batch_size,))
-    return 2 * (3 * g + 9 * d) / 1e9
+    return 2 * g / 1e9, 2 * d / 1e9
+
+
+def iteration_gflop(batch_size, noise_dim=100):
+    """GFLOP of the tutorial's iteration: G forward and backward (3 passes), D forward and
+    backward three times (9 passes)."""
+    g, d = forward_gflop(batch_size, noise_dim)
+    return 3 * g + 9 * d
 
 
 # ============================== measurements (each in a contender's process) ==============
@@ -358,8 +364,7 @@ def measure_memory(args):
     stage('MNIST loaded (uint8)')
     generator, discriminator, judge = mxnet_networks(ctx, args.batch_size)
     stage('G, D and the judge bound and initialised')
-    noise = mx.nd.array(np.random.RandomState(0).standard_normal(
-        (args.batch_size, 100, 1, 1)), ctx=ctx)
+    _, noise = random_batches(ctx, args.batch_size)
     for count in (1, 2):
         app.train_step(generator, discriminator, image_iter.next().data[0].as_in_context(ctx),
                         noise, judge)
@@ -385,7 +390,6 @@ def measure_passes(args):
     and the FLOPs each pass computes (D's input gradient in G's step skips D's weights)."""
     import mxnet as mx
     import dcgan_mnist as app
-    import symbols
     ctx = mxnet_context()
     generator, discriminator, judge = mxnet_networks(ctx, args.batch_size)
     real, noise = random_batches(ctx, args.batch_size)
@@ -403,9 +407,7 @@ def measure_passes(args):
     ms = collections.defaultdict(float)
     for operator, stats in operators.items():
         ms[pass_of(operator)] += stats['Total'] / args.iters
-    g = 2 * forward_macs(symbols.generator_symbol(), rand=(args.batch_size, 100, 1, 1)) / 1e9
-    d = 2 * forward_macs(symbols.discriminator_symbol(), data=(args.batch_size, 3, 64, 64),
-                         label=(args.batch_size,)) / 1e9
+    g, d = forward_gflop(args.batch_size)
     gflop = {'G forward': g, 'G backward': 2 * g, 'D forward': 3 * d, 'D backward': 5 * d}
     return {'wall_ms': 1000 * statistics.median(times),
             'passes': [{'pass': name, 'ms': ms[name], 'gflop': gflop.get(name)}
