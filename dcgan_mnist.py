@@ -14,41 +14,37 @@ showing it live when it can. A run's folder holds:
     progress.png                the fixed-noise samples over the whole run, one row a snapshot
     metrics.csv, curves.png     every iteration's losses and D's outputs, and their plot
     scores.csv                  the scores taken with --score-every (see score.py)
-    checkpoints/iter-NNNNNNN/   everything needed to resume (see checkpoint.py)
+    checkpoints/iter-NNNNNNN/   everything needed to resume (see dcgan/checkpoint.py)
+
+Read top to bottom: the flags; the two networks and the tutorial's five-step iteration
+(`train_step`); setting a run up; the loop over epochs and batches. What happens around an
+iteration (logs, figures, scores, checkpoints) is in dcgan/hooks.py, the run's state and its
+checkpoint schema in dcgan/run_state.py.
 """
-# First of all: refuses a Python MXNet cannot run (in one line), sets the thread defaults
-# before numpy and MXNet load, and gives numpy back the aliases MXNet uses.
-import mxnet_setup
+# First of all: MXNet with its setup (a Python it can run, thread defaults before numpy loads,
+# numpy's removed aliases), or one line saying why not.
+from dcgan.framework import mx
 
 import functools
 import math
 import os
-import random
-import signal
 import sys
 import time
 from dataclasses import dataclass
 
 import numpy as np
 
-try:
-    import mxnet as mx
-except OSError as load_error:
-    sys.exit('error: ' + mxnet_setup.explain_load_failure(load_error))
-
-import averaging
-import checkpoint
-import metrics
-import mnist
-import notebook
-import score
 import symbols
-import visualize
-import watchdog
-from cli import (OneLineArgumentParser, context_spec, gpu_list, positive_float, positive_int,
-                 unit_interval)
+from dcgan import checkpoint, devices, hooks, mnist, notebook, run_state, watchdog
+from dcgan.averaging import DEFAULT_DECAY
+from dcgan.cli import (OneLineArgumentParser, SetupError, context_spec, gpu_list,
+                       positive_float, positive_int, unit_interval)
+from dcgan.console import Console
+from dcgan.csv_log import SCORE_FIELDS, MetricsLog
+from dcgan.sampling import Sampler
+from dcgan.scoring import TrainingScorer
+from dcgan.stopping import Interrupted, StopRequested
 from rand_iter import RandIter
-from sample import Sampler
 
 # The tutorial's hyper-parameters.
 BATCH_SIZE = 64
@@ -57,6 +53,9 @@ LEARNING_RATE = 0.0002
 BETA1 = 0.5
 INIT_SIGMA = 0.02
 VIS_EVERY = 50
+# A new run's settings unless flags say otherwise (the seed: a fresh random one).
+TUTORIAL_SETTINGS = {'batch_size': BATCH_SIZE, 'lr': LEARNING_RATE, 'beta1': BETA1,
+                     'init_sigma': INIT_SIGMA, 'noise_dim': symbols.NOISE_DIM}
 
 REAL_LABEL = 1.0
 FAKE_LABEL = 0.0
@@ -65,18 +64,11 @@ LOG_EPS = 1e-12
 
 CHECKPOINT_EVERY = 500
 KEEP_CHECKPOINTS = 3
-PROGRESS_SNAPSHOTS = 10  # rows of progress.png
-PROGRESS_SAMPLES = 16    # fixed-noise samples in each row
 EXIT_INTERRUPTED = 130   # the shell's code for a program stopped by Ctrl-C
 RESUME_COMMAND = 'python dcgan_mnist.py --resume %s'
 EXIT_STALLED = 1
 STALL_TIMEOUT = 120      # seconds without an iteration before a distributed worker gives up
 SCORE_SAMPLES = 1000
-
-# Settings that define a run's training: fixed when it starts, kept when it resumes.
-RUN_SETTINGS = {'batch_size': BATCH_SIZE, 'lr': LEARNING_RATE, 'beta1': BETA1,
-                'init_sigma': INIT_SIGMA, 'noise_dim': symbols.NOISE_DIM, 'seed': None,
-                'average_decay': None}
 
 
 # ============================== command line ==============================
@@ -118,9 +110,9 @@ def parse_args(argv=None):
                      help='the same as --context gpu:LIST, e.g. --gpus 0,1')
     run.add_argument('--kvstore', choices=('local', 'dist_sync'), default='local',
                      help='local: one process; dist_sync: one of several workers started by '
-                          'MXNet\'s launcher (python launch.py ..., see the README), each on its '
-                          'own share of the data, gradients summed by the parameter servers '
-                          '(default: local)')
+                          'MXNet\'s launcher (python launch.py ..., docs/gpu-and-machines.md), '
+                          'each on its own share of the data, gradients summed by the '
+                          'parameter servers (default: local)')
     run.add_argument('--stall-timeout', type=positive_float, default=STALL_TIMEOUT,
                      metavar='SECONDS',
                      help='with dist_sync: a worker that finishes no iteration for this long '
@@ -151,11 +143,11 @@ def parse_args(argv=None):
                        help='standard deviation of the normal weight initialisation '
                             '(default: %g)' % INIT_SIGMA)
     model.add_argument('--average-generator', dest='average_decay', metavar='DECAY',
-                       type=unit_interval, nargs='?', const=averaging.DEFAULT_DECAY,
+                       type=unit_interval, nargs='?', const=DEFAULT_DECAY,
                        default=None,
                        help='also keep an exponential moving average of the generator\'s '
                             'weights, with this decay (default when given: %g; warmed up, see '
-                            'averaging.py); off by default' % averaging.DEFAULT_DECAY)
+                            'dcgan/averaging.py); off by default' % DEFAULT_DECAY)
     model.add_argument('--noise-dim', type=positive_int, default=None,
                        help='length Z of the generator\'s noise vector (default: %d)'
                             % symbols.NOISE_DIM)
@@ -168,110 +160,19 @@ def parse_args(argv=None):
     return args
 
 
-class SetupError(Exception):
-    """Something the user can fix (flags, output directory, data size); the message says what."""
+# ============================== the networks ==============================
 
-
-def settle_settings(args, saved=None):
-    """Fill in the run settings: a resumed run's own (flags may repeat, not change, them),
-    else the flags given, else the tutorial's defaults and a fresh random seed."""
-    for name, default in RUN_SETTINGS.items():
-        given = getattr(args, name)
-        if saved is not None:
-            if given is not None and given != saved[name]:
-                raise SetupError('--%s %s differs from the resumed run\'s %s; a resumed run '
-                                 'keeps its settings' % (name.replace('_', '-'), given,
-                                                         saved[name]))
-            setattr(args, name, saved[name])
-        elif given is None:
-            setattr(args, name, default)
-    if args.seed is None:
-        args.seed = random.SystemRandom().randrange(2 ** 31)
-
-
-def check_output_dir(path, overwrite):
-    """Refuse an output folder that already holds files unless `overwrite` is set."""
-    if os.path.isdir(path) and os.listdir(path) and not overwrite:
-        raise SetupError('output directory %s already has files; choose another --output-dir '
-                         'or pass --overwrite' % path)
-
-
-def prepare_output_dir(path, overwrite):
-    """Create `path`, after check_output_dir."""
-    check_output_dir(path, overwrite)
-    try:
-        os.makedirs(path, exist_ok=True)
-    except OSError as e:
-        raise SetupError('cannot create output directory %s (%s)' % (path, e.strerror)) from None
-
-
-def pick_devices(args):
-    """The context (or list of contexts) to train on, and a notice for the user or None."""
-    if isinstance(args.context, tuple):
-        contexts = mxnet_setup.choose_devices(mx, *args.context)
-        if args.batch_size % len(contexts):
-            raise SetupError('--batch-size %d does not split evenly across %d devices'
-                             % (args.batch_size, len(contexts)))
-        return contexts, None
-    return mxnet_setup.choose_context(mx, args.context)
-
-
-def first_device(ctx):
-    return ctx[0] if isinstance(ctx, list) else ctx
-
-
-def open_run(args, chief=True):
-    """Settle the settings and the run folder; returns the checkpoint resumed from, or None.
-    Only the chief (the one process, or the first worker) checks the folder; it is created
-    once the data and the devices are ready (an error before then leaves nothing behind)."""
-    if args.resume is None:
-        settle_settings(args)
-        args.output_dir = args.output_dir or default_output_dir()
-        if chief:
-            check_output_dir(args.output_dir, args.overwrite)
-        return None
-    if args.output_dir is not None:
-        raise SetupError('--output-dir cannot be combined with --resume: a resumed run goes '
-                         'on in its own folder')
-    found, state = checkpoint.open_checkpoint(args.resume, RESUME_COMMAND % '%s')
-    settle_settings(args, state)
-    args.output_dir = os.path.dirname(os.path.dirname(os.path.abspath(found)))
-    return found
-
-
-def create_kvstore(args):
-    """MXNet's distributed kvstore for --kvstore dist_sync, else None (a single process)."""
-    if args.kvstore == 'local':
-        return None
-    if args.seed is None and args.resume is None:
-        raise SetupError('--kvstore %s needs --seed: every worker must start from the same '
-                         'weights' % args.kvstore)
-    if 'DMLC_ROLE' not in os.environ:
-        raise SetupError('--kvstore %s: start the workers with MXNet\'s launcher (python '
-                         'launch.py ...: README, "Several machines"), which sets DMLC_ROLE and '
-                         'the scheduler\'s address' % args.kvstore)
-    return mx.kv.create(args.kvstore)
-
-
-# ============================== data ==============================
-
-def load_image_iter(data_dir, batch_size, download=True, shard=(0, 1)):
-    """The tutorial's real-image batches: all of MNIST, shuffled, 64x64x3 in [-1, 1] (for
-    worker k of n in distributed training, its share: `shard` = (k, n))."""
-    images, _ = mnist.load_or_download_mnist(data_dir, download)
-    if batch_size > len(images):
-        raise SetupError('--batch-size %d is larger than the %d images in %s'
-                         % (batch_size, len(images), data_dir))
-    return mnist.MnistBatches(images, batch_size, symbols.IMAGE_SIZE, shard=shard)
-
-
-# ============================== networks ==============================
-
-def build_generator(ctx, batch_size, noise_dim, lr, beta1, sigma, kvstore='local'):
+def build_generator(ctx, batch_size, noise_dim=symbols.NOISE_DIM, lr=LEARNING_RATE,
+                    beta1=BETA1, sigma=INIT_SIGMA, kvstore='local', for_training=True):
+    """The generator as a bound, initialised Module, with its Adam optimizer when
+    `for_training` (else for inference only: score.py's untrained generator)."""
     generator = mx.mod.Module(symbol=symbols.generator_symbol(), data_names=('rand',),
                               label_names=None, context=ctx)
-    generator.bind(data_shapes=[('rand', (batch_size, noise_dim, 1, 1))])
-    _init(generator, lr, beta1, sigma, kvstore)
+    generator.bind(data_shapes=[('rand', (batch_size, noise_dim, 1, 1))],
+                   for_training=for_training)
+    _init(generator, sigma)
+    if for_training:
+        _init_optimizer(generator, lr, beta1, kvstore)
     return generator
 
 
@@ -283,7 +184,8 @@ def build_discriminator(ctx, batch_size, lr, beta1, sigma, kvstore='local'):
     discriminator.bind(data_shapes=[('data', (batch_size, symbols.IMAGE_CHANNELS, size, size))],
                        label_shapes=[('label', (batch_size,))],
                        inputs_need_grad=True)
-    _init(discriminator, lr, beta1, sigma, kvstore)
+    _init(discriminator, sigma)
+    _init_optimizer(discriminator, lr, beta1, kvstore)
     return discriminator
 
 
@@ -303,15 +205,19 @@ def build_judge(discriminator):
     return judge
 
 
-def _init(module, lr, beta1, sigma, kvstore):
+def _init(module, sigma):
     # Normal(sigma) draws the weights; MXNet's initialiser sets BatchNorm gamma to 1 and beta
-    # to 0 by name. init_optimizer sets rescale_grad = 1 / batch_size itself.
+    # to 0 by name.
     module.init_params(initializer=mx.init.Normal(sigma))
+
+
+def _init_optimizer(module, lr, beta1, kvstore):
+    # init_optimizer sets rescale_grad = 1 / batch_size itself.
     module.init_optimizer(kvstore=kvstore, optimizer='adam',
                           optimizer_params={'learning_rate': lr, 'beta1': beta1})
 
 
-# ============================== training ==============================
+# ============================== one iteration ==============================
 
 @dataclass
 class StepResult:
@@ -382,297 +288,203 @@ def train_step(generator, discriminator, real, noise, judge=None):
                       d_fake_after=d_fake_after.asnumpy().ravel())
 
 
-def status_line(epoch, iteration, iterations_per_epoch, result, seconds_per_iter, time_left):
-    return ('epoch %d  iter %d/%d  loss_D %.4f  loss_G %.4f  D(x) %.3f  D(G(z)) %.3f  '
-            '%.2f s/iter  %s left' % (epoch, iteration, iterations_per_epoch, result.d_loss,
-                                      result.g_loss, result.d_real.mean(), result.d_fake.mean(),
-                                      seconds_per_iter, time_left))
+# ============================== setting a run up ==============================
+
+@dataclass
+class Training:
+    """Everything the loop needs: the networks, the run's state, its data and noise, and
+    what happens around each iteration (`hooks`: empty in a process that does not write)."""
+    args: object
+    ctx: object                 # a context, or a list of them (the batch split across)
+    state: run_state.RunState
+    generator: mx.mod.Module
+    discriminator: mx.mod.Module
+    judge: mx.mod.Module
+    images: mnist.MnistBatches
+    noise: RandIter
+    hooks: hooks.Hooks
+    console: Console
+    guard: watchdog.StallWatchdog
+    total: int                  # iterations done when the run ends
+    resumed_from: str = None    # the checkpoint it continues from
+    distributed: bool = False   # one of several workers (--kvstore dist_sync)
+    rank: int = 0               # this worker's number then
+    workers: int = 1
 
 
-def metrics_row(done, epoch, iteration, result, seconds):
-    return {'global_iteration': done, 'epoch': epoch, 'iteration': iteration,
-            'd_loss': result.d_loss, 'g_loss': result.g_loss,
-            'd_real': float(result.d_real.mean()), 'd_fake': float(result.d_fake.mean()),
-            'd_fake_after': float(result.d_fake_after.mean()),
-            'd_acc_real': float(np.mean(result.d_real > 0.5)),
-            'd_acc_fake': float(np.mean(result.d_fake < 0.5)), 'seconds': seconds}
+def check_output_dir(path, overwrite):
+    """Refuse an output folder that already holds files unless `overwrite` is set."""
+    if os.path.isdir(path) and os.listdir(path) and not overwrite:
+        raise SetupError('output directory %s already has files; choose another --output-dir '
+                         'or pass --overwrite' % path)
 
 
-def figure_viewer():
-    """Where the figure is shown besides its PNG: under the running cell in a notebook, else
-    in a window when there is a display, else nowhere."""
-    return notebook.FigureInPlace() if notebook.in_kernel() else visualize.window_viewer()
+def create_output_dir(path):
+    try:
+        os.makedirs(path, exist_ok=True)
+    except OSError as e:
+        raise SetupError('cannot create output directory %s (%s)' % (path, e.strerror)) from None
 
 
-def progress_display(total, batch_size, done):
-    """The live progress line: in place under the cell in a notebook, else on the terminal."""
-    kind = notebook.NotebookProgress if notebook.in_kernel() else metrics.Progress
-    return kind(total, batch_size, done=done)
+def create_kvstore(args):
+    """MXNet's distributed kvstore for --kvstore dist_sync, else None (a single process)."""
+    if args.kvstore == 'local':
+        return None
+    if args.seed is None and args.resume is None:
+        raise SetupError('--kvstore %s needs --seed: every worker must start from the same '
+                         'weights' % args.kvstore)
+    if 'DMLC_ROLE' not in os.environ:
+        raise SetupError('--kvstore %s: start the workers with MXNet\'s launcher (python '
+                         'launch.py ...: README, "Several machines"), which sets DMLC_ROLE and '
+                         'the scheduler\'s address' % args.kvstore)
+    return mx.kv.create(args.kvstore)
 
 
-class StopRequested:
-    """Turns the first Ctrl-C (or SIGTERM) into a request to stop after the current iteration;
-    a second Ctrl-C interrupts at once."""
-
-    def __init__(self):
-        self.requested = False
-
-    def __enter__(self):
-        self.previous = {sig: signal.signal(sig, self._handle)
-                         for sig in (signal.SIGINT, signal.SIGTERM)}
-        return self
-
-    def _handle(self, signum, frame):
-        if self.requested and signum == signal.SIGINT:
-            raise KeyboardInterrupt
-        self.requested = True
-        print('\nStopping after this iteration (Ctrl-C again to stop at once) ...', flush=True)
-
-    def __exit__(self, *exc):
-        for sig, handler in self.previous.items():
-            signal.signal(sig, handler)
+def open_run(args, chief=True):
+    """Settle the settings and the run folder; returns (folder, state.json) of the checkpoint
+    resumed from, opened and verified once, or (None, None). Only the chief (the one process, or the
+    first worker) checks the folder; it is created once the data and the devices are ready
+    (an error before then leaves nothing behind)."""
+    if args.resume is None:
+        run_state.settle_settings(args, TUTORIAL_SETTINGS)
+        args.output_dir = args.output_dir or default_output_dir()
+        if chief:
+            check_output_dir(args.output_dir, args.overwrite)
+        return None, None
+    if args.output_dir is not None:
+        raise SetupError('--output-dir cannot be combined with --resume: a resumed run goes '
+                         'on in its own folder')
+    found, saved = run_state.open_checkpoint(args.resume, RESUME_COMMAND % '%s')
+    run_state.settle_settings(args, TUTORIAL_SETTINGS, saved)
+    args.output_dir = os.path.dirname(os.path.dirname(os.path.abspath(found)))
+    return found, saved
 
 
-class Interrupted(Exception):
-    """Training stopped on request; a checkpoint was saved."""
+def pick_devices(args):
+    """The context (or list of contexts) to train on, and a notice for the user or None."""
+    if isinstance(args.context, tuple):
+        contexts = devices.choose_devices(mx, *args.context)
+        if args.batch_size % len(contexts):
+            raise SetupError('--batch-size %d does not split evenly across %d devices'
+                             % (args.batch_size, len(contexts)))
+        return contexts, None
+    return devices.choose_context(mx, args.context)
 
 
-class Trainer:
-    """The tutorial's loop over epochs and batches, with the run's logs, figures and checkpoints.
+def load_image_iter(data_dir, batch_size, download=True, shard=(0, 1)):
+    """The tutorial's real-image batches: all of MNIST, shuffled, 64x64x3 in [-1, 1] (for
+    worker k of n in distributed training, its share: `shard` = (k, n))."""
+    images, _ = mnist.load_or_download_mnist(data_dir, download)
+    if batch_size > len(images):
+        raise SetupError('--batch-size %d is larger than the %d images in %s'
+                         % (batch_size, len(images), data_dir))
+    return mnist.MnistBatches(images, batch_size, symbols.IMAGE_SIZE, shard=shard)
 
-    `done` counts the iterations finished over the whole run: iteration k of epoch e (both
-    from 0) is number e * iterations_per_epoch + k, and noise batch number `done` feeds it.
-    """
 
-    def __init__(self, args, ctx, image_iter, resumed_from=None, kvstore=None):
-        self.args = args
-        # Distributed training: every worker trains, only the first (the chief) writes.
-        self.distributed = kvstore is not None
-        self.rank, self.workers = (kvstore.rank, kvstore.num_workers) if kvstore else (0, 1)
-        self.chief = self.rank == 0
-        self.iterations_per_epoch = math.ceil(image_iter.num_data / args.batch_size)
-        self.total = args.epochs * self.iterations_per_epoch
-        if args.max_iters is not None:
-            self.total = min(self.total, args.max_iters)
-        self.image_iter = image_iter
-        self.devices = len(ctx) if isinstance(ctx, list) else 1
-        mx.random.seed(args.seed)
-        self.generator = build_generator(ctx, args.batch_size, args.noise_dim, args.lr,
-                                         args.beta1, args.init_sigma, kvstore or 'local')
-        self.discriminator = build_discriminator(ctx, args.batch_size, args.lr, args.beta1,
-                                                 args.init_sigma, kvstore or 'local')
-        self.judge = build_judge(self.discriminator)
-        self.average = None
-        if resumed_from is None:
-            self.start_fresh()
-        else:
-            self.restore(resumed_from)
-        self.rand_iter = RandIter(args.batch_size, args.noise_dim, ctx=first_device(ctx),
-                                  seed=args.seed, start=self.done, stream=self.rank)
-        self.progress = progress_display(self.total, args.batch_size, self.done)
-        self.health = metrics.HealthCheck()
+def open_outputs(args, console, state, modules, ctx, resumed):
+    """The hooks of the process that writes: the one place that decides who writes (the one
+    process, or the first worker of a distributed run; the others get none)."""
+    resume_after = state.done if resumed else None
+    path = functools.partial(os.path.join, args.output_dir)
+    generator = modules['generator']
+    sampler = Sampler(ctx, args.batch_size, args.noise_dim)
+    around = [hooks.LogRows(MetricsLog(path('metrics.csv'), resume_after=resume_after)),
+              hooks.HealthWatch(console), console,
+              hooks.Reporter(args.output_dir, console, sampler, state, generator,
+                             args.vis_every)]
+    if args.score_every:
+        scorer = TrainingScorer(args.data_dir, ctx, args.score_samples, args.seed)
+        around.append(hooks.Scoring(scorer, MetricsLog(path('scores.csv'), resume_after,
+                                                       fields=SCORE_FIELDS),
+                                    console, sampler, state, generator, args.score_every))
+    return hooks.Hooks(around, hooks.Checkpoints(args.output_dir, modules, state,
+                                                 args.checkpoint_every, args.keep_checkpoints))
+
+
+def set_up(args):
+    """The run `args` asks for, ready to train: raises SetupError (or the data's, the
+    devices', a checkpoint's error) with what to fix, leaving nothing behind."""
+    kvstore = create_kvstore(args)
+    rank, workers = (kvstore.rank, kvstore.num_workers) if kvstore else (0, 1)
+    found, saved = open_run(args, chief=rank == 0)
+    ctx, notice = pick_devices(args)
+    if notice:
+        print(notice)
+    started = time.perf_counter()
+    images = load_image_iter(args.data_dir, args.batch_size, not args.no_download,
+                             (rank, workers))
+    print('MNIST: %d images from %s, ready in %.1f s'
+          % (images.num_data, args.data_dir, time.perf_counter() - started), flush=True)
+    if rank == 0 and not found:
+        create_output_dir(args.output_dir)
+
+    mx.random.seed(args.seed)
+    networks = dict(ctx=ctx, batch_size=args.batch_size, lr=args.lr, beta1=args.beta1,
+                    sigma=args.init_sigma, kvstore=kvstore or 'local')
+    generator = build_generator(noise_dim=args.noise_dim, **networks)
+    discriminator = build_discriminator(**networks)
+    modules = {'generator': generator, 'discriminator': discriminator}
+    shape = dict(iterations_per_epoch=math.ceil(images.num_data / args.batch_size),
+                 num_images=images.num_data, workers=workers,
+                 devices=len(ctx) if isinstance(ctx, list) else 1)
+    if found:
+        state = run_state.resumed(found, saved, modules, args.data_dir, **shape)
+    else:
+        settings = {name: getattr(args, name) for name in run_state.SETTINGS}
+        state = run_state.fresh(settings, generator, **shape)
+
+    total = args.epochs * state.iterations_per_epoch
+    if args.max_iters is not None:
+        total = min(total, args.max_iters)
+    first_ctx = ctx[0] if isinstance(ctx, list) else ctx
+    console = Console(total, args.batch_size, state.done, show_figures=not args.no_show)
+    return Training(
+        args=args, ctx=ctx, state=state, generator=generator, discriminator=discriminator,
+        judge=build_judge(discriminator), images=images,
+        noise=RandIter(args.batch_size, args.noise_dim, ctx=first_ctx, seed=args.seed,
+                       start=state.done, stream=rank),
+        hooks=(open_outputs(args, console, state, modules, first_ctx, resumed=bool(found))
+               if rank == 0 else hooks.Hooks()),
+        console=console,
         # Started by a distributed run only; a single process never waits for anyone.
-        self.guard = watchdog.StallWatchdog(args.stall_timeout, functools.partial(
-            exit_stalled_worker, self.rank, self.workers, args.output_dir))
-        self.figure = self.log = self.scorer = self.score_log = None
-        if self.chief:
-            self.open_outputs(first_device(ctx), resumed=resumed_from is not None)
+        guard=watchdog.StallWatchdog(args.stall_timeout, functools.partial(
+            exit_stalled_worker, rank, workers, args.output_dir)),
+        total=total, resumed_from=found, distributed=kvstore is not None, rank=rank,
+        workers=workers)
 
-    def start_fresh(self):
-        args = self.args
-        self.done = 0
-        self.fixed_noise = np.random.RandomState(args.seed).standard_normal(
-            (args.batch_size, args.noise_dim, 1, 1)).astype(np.float32)
-        if args.average_decay is not None:
-            self.average = averaging.GeneratorAverage(self.generator, args.average_decay)
 
-    def restore(self, found):
-        """Continue from the checkpoint `found`, refusing one this setup cannot continue."""
-        args = self.args
-        state = checkpoint.load_state(found)  # its files were verified by open_run
-        if state['num_images'] != self.image_iter.num_data:
-            raise SetupError('the run was trained on %d images, %s holds %d'
-                             % (state['num_images'], args.data_dir, self.image_iter.num_data))
-        if (state['devices'], state['workers']) != (self.devices, self.workers):
-            raise SetupError('the run was trained on %d device(s) in %d worker(s); resume it '
-                             'on as many (each device has its own BatchNorm statistics and '
-                             'optimizer state)' % (state['devices'], state['workers']))
-        checkpoint.restore_modules(found, self.modules)
-        self.done = state['global_iteration']
-        self.fixed_noise = checkpoint.load_fixed_noise(found)
-        if args.average_decay is not None:
-            average, _ = checkpoint.load_params(os.path.join(found, checkpoint.AVERAGE))
-            self.average = averaging.GeneratorAverage(self.generator, args.average_decay,
-                                                      average, state['average_updates'])
+# ============================== the loop ==============================
 
-    def open_outputs(self, ctx, resumed):
-        """What only the writing process needs: sampler, figure, logs, scorer."""
-        args = self.args
-        resume_after = self.done if resumed else None
-        self.sampler = Sampler(ctx, args.batch_size, args.noise_dim)
-        self.figure = visualize.ComparisonFigure(None if args.no_show else figure_viewer())
-        self.log = metrics.MetricsLog(self.path('metrics.csv'), resume_after=resume_after)
-        if args.score_every:
-            self.scorer = score.TrainingScorer(args.data_dir, ctx, args.score_samples,
-                                               args.seed)
-            self.score_log = metrics.MetricsLog(self.path('scores.csv'), resume_after,
-                                                fields=metrics.SCORE_FIELDS)
-
-    @property
-    def modules(self):
-        return {'generator': self.generator, 'discriminator': self.discriminator}
-
-    def path(self, *parts):
-        return os.path.join(self.args.output_dir, *parts)
-
-    def run(self, stop):
-        """Train until `total` iterations are done or `stop.requested`; returns iterations run."""
-        start = self.done
-        while self.done < self.total:
-            epoch, skip = divmod(self.done, self.iterations_per_epoch)
-            self.image_iter.reset()
-            self.image_iter.skip(skip)  # a resumed run picks up mid-epoch: same order
-            for iteration in range(skip + 1, self.iterations_per_epoch + 1):
-                self.iterate(epoch, iteration)
-                if self.done == self.total:
-                    break
-                if stop.requested:
-                    with self.guard.paused():
-                        self.save('interrupted')
-                    raise Interrupted
-        with self.guard.paused():
-            self.save('end')
-            self.finish()
-        return self.done - start
-
-    def iterate(self, epoch, iteration):
-        batch = self.image_iter.next()
-        noise = self.rand_iter.next().data[0]
-        started = time.perf_counter()
-        result = train_step(self.generator, self.discriminator, batch.data[0], noise,
-                            self.judge)
-        self.update_averages()
-        self.done += 1
-        if self.distributed:
-            mx.nd.waitall()  # the kvstore's sums have arrived: the iteration is really done
-        self.guard.iteration_done()
-        if self.chief:
-            with self.guard.paused():  # the other workers wait meanwhile: that is no hang
-                self.record(epoch, iteration, result, batch, started)
-
-    def update_averages(self):
-        """Fold the generator's new weights into its moving average, when one is kept."""
-        if self.average:
-            self.average.update(self.generator)
-
-    def record(self, epoch, iteration, result, batch, started):
-        """The writing process's part of an iteration: log, report, score, checkpoint."""
-        row = metrics_row(self.done, epoch, iteration, result, time.perf_counter() - started)
-        self.log.append(row)
-        for warning in self.health.check(row):
-            self.warn(warning)
-        self.progress.update(self.done)
-        if iteration % self.args.vis_every == 0 or self.done == self.total:
-            self.report(epoch, iteration, result, batch.data[0].asnumpy())
-        if self.scorer and self.done % self.args.score_every == 0:
-            self.score()
-        if iteration == self.iterations_per_epoch:
-            self.save('epoch end')
-        elif self.done % self.args.checkpoint_every == 0:
-            self.save('every %d iterations' % self.args.checkpoint_every)
-
-    def report(self, epoch, iteration, result, real):
-        """The status line, the figure, the fixed-noise grid and the curves."""
-        self.progress.clear()
-        print(status_line(epoch, iteration, self.iterations_per_epoch, result,
-                          self.progress.seconds_per_iteration(self.done),
-                          self.progress.time_left(self.done)), flush=True)
-        samples = [self.sample_fixed_noise(arg_params, aux_params)
-                   for _, arg_params, aux_params in self.generators()]
-        fixed = samples[0]
-        if not np.isfinite(fixed).all():
-            self.warn('iteration %d: the generator produced NaN or inf' % self.done)
-        panels = [('From generator', self.generator.get_outputs()[0].asnumpy()),
-                  ('From MNIST', real), ('Fixed noise', fixed)]
-        if self.average:
-            panels.append(('Fixed noise, averaged G', samples[1]))
-        self.figure.update(panels, 'epoch %d, iteration %d' % (epoch, iteration),
-                           self.path('epoch%03d_iter%04d.png' % (epoch, iteration)))
-        os.makedirs(self.path('fixed'), exist_ok=True)
-        visualize.save_grid(visualize.batch_to_grid(fixed),
-                            self.path('fixed', 'iter%07d.png' % self.done))
-        metrics.plot_curves(self.log.path, self.path('curves.png'))
-
-    def warn(self, message):
-        self.progress.clear()
-        print('warning: ' + message, flush=True)
-
-    def generators(self):
-        """(name, arg_params, aux_params) of the generator, and of its average when kept."""
-        mx.nd.waitall()  # parameters read right after a step can be stale otherwise
-        arg_params, aux_params = self.generator.get_params()
-        found = [('plain', arg_params, aux_params)]
-        if self.average:
-            found.append(('averaged', self.average.params, aux_params))
-        return found
-
-    def score(self):
-        """Score the generator (and its average) now; log, print, and warn of collapse."""
-        for name, arg_params, aux_params in self.generators():
-            self.sampler.set_params(arg_params, aux_params)
-            try:
-                scores = self.scorer.score(self.sampler)
-            except FloatingPointError as e:
-                self.warn('iteration %d: %s' % (self.done, e))
-                continue
-            self.score_log.append(dict(scores, global_iteration=self.done, generator=name))
-            self.progress.clear()
-            print('score  iter %d  %s  IS %.2f  FID %.1f  digits covered %d/10  precision %.2f  '
-                  'recall %.2f' % (self.done, name, scores['inception_score'], scores['fid'],
-                                   scores['classes_covered'], scores['precision'],
-                                   scores['recall']), flush=True)
-            if score.collapsed(scores):
-                self.warn('iteration %d: mode collapse? Only %d of 10 digits make up 2%% or '
-                          'more of the %s generator\'s samples'
-                          % (self.done, scores['classes_covered'], name))
-
-    def sample_fixed_noise(self, arg_params, aux_params):
-        self.sampler.set_params(arg_params, aux_params)
-        return self.sampler.generate(self.fixed_noise)
-
-    def save(self, reason):
-        if not self.chief:
-            return None
-        state = {'global_iteration': self.done, 'epoch': self.done // self.iterations_per_epoch,
-                 'iterations_per_epoch': self.iterations_per_epoch,
-                 'num_images': self.image_iter.num_data, 'data_seed': mnist.ORDER_SEED,
-                 'reason': reason, 'devices': self.devices, 'workers': self.workers,
-                 'mxnet_version': mx.__version__}
-        state.update({name: getattr(self.args, name) for name in RUN_SETTINGS})
-        if self.average:
-            state['average_updates'] = self.average.updates
-        return checkpoint.save_checkpoint(
-            self.args.output_dir, self.modules, state, self.fixed_noise,
-            keep=self.args.keep_checkpoints, average=self.average and self.average.params)
-
-    def finish(self):
-        """The end-of-run picture: the fixed-noise progress strip. (The curves are already
-        current: the last iteration always reports.)"""
-        if not self.chief:
-            return
-        self.progress.clear()
-        visualize.save_progress_strip(self.path('fixed'), self.path('progress.png'),
-                                      PROGRESS_SNAPSHOTS, PROGRESS_SAMPLES)
-
-    def close(self):
-        for log in (self.log, self.score_log):
-            if log:
-                try:
-                    log.close()
-                except OSError:  # the disk is full: what was flushed is there; already told
-                    pass
-        if self.figure:
-            self.figure.close()
+def train_loop(t, stop):
+    """The tutorial's loop over epochs and batches, until `t.total` iterations are done or
+    `stop.requested` (then raises Interrupted, a checkpoint saved)."""
+    state = t.state
+    while state.done < t.total:
+        epoch, skip = divmod(state.done, state.iterations_per_epoch)
+        t.images.reset()
+        t.images.skip(skip)  # a resumed run picks up mid-epoch: same order
+        for number in range(skip + 1, state.iterations_per_epoch + 1):
+            real = t.images.next().data[0]
+            noise = t.noise.next().data[0]
+            started = time.perf_counter()
+            result = train_step(t.generator, t.discriminator, real, noise, t.judge)
+            state.advance(t.generator)
+            if t.distributed:
+                mx.nd.waitall()  # the kvstore's sums have arrived: the iteration is really done
+            t.guard.iteration_done()
+            with t.guard.paused():  # the other workers wait meanwhile: that is no hang
+                t.hooks.after_iteration(hooks.Iteration(
+                    state.done, epoch, number, result, real, time.perf_counter() - started,
+                    epoch_end=number == state.iterations_per_epoch,
+                    last=state.done == t.total))
+            if state.done == t.total:
+                break
+            if stop.requested:
+                with t.guard.paused():
+                    t.hooks.at_stop('interrupted')
+                raise Interrupted
+    with t.guard.paused():
+        t.hooks.at_stop('end')
 
 
 # ============================== main ==============================
@@ -704,12 +516,12 @@ def exit_stalled_worker(rank, workers, run_dir, waited, limit):
     os._exit(EXIT_STALLED)
 
 
-def main(argv=None, trainer_class=Trainer):
+def main(argv=None):
     """Run the program with `argv` (default: the command line). In a terminal an error ends
     the process with its exit code (1; 2 for a bad flag; 130 after Ctrl-C). Inside a notebook
     kernel the message is printed and the code returned instead, so the kernel lives on."""
     try:
-        train(argv, trainer_class)
+        run(start(parse_args(argv)))
     except SystemExit as stop:
         if not notebook.in_kernel():
             raise
@@ -717,48 +529,41 @@ def main(argv=None, trainer_class=Trainer):
     return 0
 
 
-def train(argv, trainer_class=Trainer):
-    """The program; `trainer_class` lets a study (average_study.py) add to the Trainer."""
-    args = parse_args(argv)
+def start(args):
+    """set_up, its errors told in one line (SystemExit)."""
     try:
-        kvstore = create_kvstore(args)
-        shard = (kvstore.rank, kvstore.num_workers) if kvstore else (0, 1)
-        resumed_from = open_run(args, chief=shard[0] == 0)
-        ctx, notice = pick_devices(args)
-        if notice:
-            print(notice)
-        started = time.perf_counter()
-        image_iter = load_image_iter(args.data_dir, args.batch_size, not args.no_download,
-                                     shard)
-        print('MNIST: %d images from %s, ready in %.1f s'
-              % (image_iter.num_data, args.data_dir, time.perf_counter() - started), flush=True)
-        if shard[0] == 0 and not resumed_from:
-            prepare_output_dir(args.output_dir, args.overwrite)
-        trainer = trainer_class(args, ctx, image_iter, resumed_from, kvstore)
-    except (SetupError, mnist.MnistDataError, mxnet_setup.ContextError,
+        return set_up(args)
+    except (SetupError, mnist.MnistDataError, devices.ContextError,
             checkpoint.CheckpointError) as e:
         sys.exit('error: %s' % e)
 
-    if resumed_from:
-        print('Resuming %s at iteration %d' % (resumed_from, trainer.done))
-    worker = ' as worker %d of %d' % (trainer.rank, trainer.workers) if kvstore else ''
+
+def run(t):
+    """Train a set-up run to its end, saying where it goes and how it ended."""
+    args = t.args
+    if t.resumed_from:
+        print('Resuming %s at iteration %d' % (t.resumed_from, t.state.done))
+    worker = ' as worker %d of %d' % (t.rank, t.workers) if t.distributed else ''
     print('Training on %s%s with seed %d: %d iterations; the run goes to %s'
-          % (ctx, worker, args.seed, trainer.total - trainer.done, args.output_dir), flush=True)
-    if kvstore:
-        trainer.guard.start()
+          % (t.ctx, worker, args.seed, t.total - t.state.done, args.output_dir), flush=True)
+    if t.distributed:
+        t.guard.start()
     try:
         with StopRequested() as stop:
-            trainer.run(stop)
+            train_loop(t, stop)
     except Interrupted:
-        print('Stopped at iteration %d; checkpoint saved. Continue with: %s'
-              % (trainer.done, RESUME_COMMAND % args.output_dir))
+        t.console.say('Stopped at iteration %d; checkpoint saved. Continue with: %s'
+                      % (t.state.done, RESUME_COMMAND % args.output_dir))
         sys.exit(EXIT_INTERRUPTED)
     except (checkpoint.SaveError, OSError) as e:  # a full disk, a write error
+        t.console.progress.clear()
         sys.exit('error: %s; %s' % (describe_write_error(e), where_to_resume(args.output_dir)))
     finally:
-        trainer.close()
-    print('Done: %d iterations in all. Checkpoints in %s; draw digits with: python sample.py %s'
-          % (trainer.done, trainer.path(checkpoint.CHECKPOINTS), args.output_dir))
+        t.hooks.close()
+    t.console.say('Done: %d iterations in all. Checkpoints in %s; draw digits with: python '
+                  'sample.py %s' % (t.state.done, os.path.join(args.output_dir,
+                                                               checkpoint.CHECKPOINTS),
+                                    args.output_dir))
 
 
 if __name__ == '__main__':  # also under %run in a notebook

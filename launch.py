@@ -19,7 +19,7 @@ DMLC_* variables they need. As shipped it cannot run on Python 3.9 or newer, nor
   address the other hosts reach this one at with --host-ip (MXNet's guess otherwise).
 """
 # First: refuses a Python MXNet cannot run, in one line, as every command here does.
-import mxnet_setup  # noqa: F401
+from dcgan import mxnet_setup  # noqa: F401
 
 import argparse
 import importlib.util

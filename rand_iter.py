@@ -1,6 +1,7 @@
 """RandIter: the generator's input, batches of standard-normal noise as an MXNet DataIter."""
-import mxnet as mx
 import numpy as np
+
+from dcgan.framework import mx
 
 
 def batch_seed(seed, position, stream=0):

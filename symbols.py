@@ -11,7 +11,7 @@ files and anyone reading the tutorial can map every array here to its line there
 
 Every convolution has a 4x4 kernel and no bias; every BatchNorm keeps gamma fixed at 1.
 """
-import mxnet as mx
+from dcgan.framework import mx
 
 NOISE_DIM = 100        # Z, the length of the generator's input vector
 IMAGE_CHANNELS = 3     # MNIST is grey, but the tutorial feeds it as three equal channels

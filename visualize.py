@@ -2,7 +2,7 @@
 
 Figures are always saved as PNG files. When a display is available they are also shown in
 one live window that is refreshed without blocking training (in a Jupyter notebook, under the
-cell instead: notebook.py); on a headless machine the non-interactive Agg backend is chosen
+cell instead: dcgan/notebook.py); on a headless machine the non-interactive Agg backend is chosen
 before pyplot loads, so nothing blocks or fails.
 """
 import math

@@ -1,12 +1,14 @@
-"""Fixtures, and the repository on sys.path so tests import its modules as the program does."""
+"""Fixtures, and the repository (and tools/) on sys.path so tests import its modules as the
+programs do."""
 import os
 import sys
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path[:0] = [REPO, os.path.join(REPO, 'tools')]
 
 # First, as in the programs: refuses an unsupported Python in one line, sets the thread
 # defaults before MXNet loads, and gives numpy back the aliases MXNet uses.
-import mxnet_setup  # noqa: E402,F401
+from dcgan import mxnet_setup  # noqa: E402,F401
 
 import pytest  # noqa: E402
 

@@ -9,8 +9,7 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-import mxnet_setup  # noqa: E402,F401
-import mxnet as mx  # noqa: E402
+from dcgan.framework import mx  # noqa: E402
 
 import dcgan_mnist as app  # noqa: E402
 from helpers import DIST_BATCH as BATCH, worker_batches  # noqa: E402

@@ -7,13 +7,13 @@ import sys
 import numpy as np
 
 import average_study
-import checkpoint
+from dcgan import checkpoint
 from helpers import REPO, headless_env
 
 
 def test_a_study_run_keeps_every_average_and_scores_it(data_dir, tmp_path):
     run = str(tmp_path / 'run')
-    study = [sys.executable, os.path.join(REPO, 'average_study.py')]
+    study = [sys.executable, os.path.join(REPO, 'tools', 'average_study.py')]
     result = subprocess.run(study + ['train', '--data-dir', data_dir, '--batch-size', '8',
                                      '--max-iters', '1', '--seed', '2', '--output-dir', run],
                             capture_output=True, text=True, timeout=600, env=headless_env())
@@ -57,7 +57,8 @@ def test_the_program_s_average_is_the_study_s_choice_bit_for_bit(data_dir, tmp_p
     default (0.99 with warm-up), whatever else the study kept beside it."""
     flags = ['--data-dir', data_dir, '--batch-size', '8', '--max-iters', '2', '--seed', '3']
     study, program = str(tmp_path / 'study'), str(tmp_path / 'program')
-    for command in ([os.path.join(REPO, 'average_study.py'), 'train', '--output-dir', study],
+    study_command = os.path.join(REPO, 'tools', 'average_study.py')
+    for command in ([study_command, 'train', '--output-dir', study],
                     [os.path.join(REPO, 'dcgan_mnist.py'), '--no-show', '--output-dir',
                      program, '--average-generator']):
         result = subprocess.run([sys.executable] + command + flags, capture_output=True,

@@ -42,8 +42,8 @@ def test_flop_of_onednn_primitives_from_their_shapes():
 
 def run_contender(name, data_dir, env):
     result = subprocess.run(
-        [sys.executable, os.path.join(REPO, 'benchmark.py'), '--contender', name, '--iters',
-         '2', '--warmup', '0', '--batch-size', '4', '--data-dir', data_dir],
+        [sys.executable, os.path.join(REPO, 'tools', 'benchmark.py'), '--contender', name,
+         '--iters', '2', '--warmup', '0', '--batch-size', '4', '--data-dir', data_dir],
         capture_output=True, text=True, timeout=600, env=env)
     assert result.returncode == 0, result.stderr
     return json.loads(result.stdout.strip().splitlines()[-1])

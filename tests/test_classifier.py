@@ -3,13 +3,12 @@ import os
 import subprocess
 import sys
 
-import mxnet as mx
 import numpy as np
 import pytest
 
-import checkpoint
-import classifier as lenet
-import mnist
+import train_classifier
+from dcgan import checkpoint, lenet, mnist
+from dcgan.framework import mx
 from helpers import REPO
 
 
@@ -31,8 +30,8 @@ def test_round_trip_keeps_real_digits_close_to_themselves():
 def test_a_briefly_trained_classifier_beats_chance_on_real_digits():
     (train_images, train_labels), (test_images, test_labels) = mnist.load_mnist_sets(
         mnist.DEFAULT_DATA_DIR)
-    arg_params, aux_params = lenet.train_classifier(lenet.round_trip(train_images[:3000]),
-                                                    train_labels[:3000], mx.cpu(), epochs=1)
+    arg_params, aux_params = train_classifier.train_classifier(
+        lenet.round_trip(train_images[:3000]), train_labels[:3000], mx.cpu(), epochs=1)
     classifier = lenet.Classifier(arg_params, aux_params, mx.cpu())
     accuracy = classifier.accuracy(lenet.round_trip(test_images[:500]), test_labels[:500])
     assert accuracy > 0.6  # chance is 0.1
@@ -74,8 +73,9 @@ def test_weights_of_another_network_are_refused_by_name(tmp_path):
 def test_the_recipe_never_overwrites_a_file(tmp_path):
     existing = tmp_path / 'lenet.params'
     existing.write_bytes(b'mine')
-    result = subprocess.run([sys.executable, os.path.join(REPO, 'classifier.py'), '--train',
-                             str(existing)], capture_output=True, text=True, timeout=120)
+    recipe = os.path.join(REPO, 'tools', 'train_classifier.py')
+    result = subprocess.run([sys.executable, recipe, '--train', str(existing)],
+                            capture_output=True, text=True, timeout=120)
     assert result.returncode == 1
     assert result.stderr.strip() == ('error: %s exists; give a new path (nothing is '
                                      'overwritten)' % existing)

@@ -9,13 +9,12 @@ import sys
 import time
 import uuid
 
-import mxnet as mx
 import numpy as np
 import pytest
 
-import checkpoint
 import dcgan_mnist as app
-import watchdog
+from dcgan import checkpoint, watchdog
+from dcgan.framework import mx
 from helpers import DIST_BATCH, REPO, headless_env, worker_batches, write_small_mnist
 
 TESTS = os.path.dirname(os.path.abspath(__file__))
@@ -275,8 +274,8 @@ def test_two_hosts_on_a_veth_link(two_hosts, tmp_path):
     env = headless_env(DMLC_PS_ROOT_URI=two_hosts[a], DMLC_PS_ROOT_PORT='9391',
                        DMLC_NUM_SERVER='1', DMLC_NUM_WORKER='2', PS_VERBOSE='0')
     worker = [sys.executable, os.path.join(TESTS, 'dist_worker.py'), str(tmp_path)]
-    placed = [(a, 'scheduler', [sys.executable, '-c', 'import mxnet_setup, mxnet']),
-              (a, 'server', [sys.executable, '-c', 'import mxnet_setup, mxnet']),
+    placed = [(a, 'scheduler', [sys.executable, '-c', 'from dcgan.framework import mx']),
+              (a, 'server', [sys.executable, '-c', 'from dcgan.framework import mx']),
               (a, 'worker', worker), (b, 'worker', worker)]
     processes = [subprocess.Popen(['ip', 'netns', 'exec', host] + command, cwd=REPO,
                                   env=dict(env, DMLC_ROLE=role, DMLC_NODE_HOST=two_hosts[host]),

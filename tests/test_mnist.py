@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 import benchmark
-import mnist
+from dcgan import mnist
 from helpers import REPO, SHARED_MNIST, digit_like_images, idx_bytes, write_idx
 
 

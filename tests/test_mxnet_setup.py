@@ -7,10 +7,10 @@ import sys
 import types
 import warnings
 
-import mxnet as mx
 import pytest
 
-import mxnet_setup
+from dcgan import devices, mxnet_setup
+from dcgan.framework import mx
 from helpers import REPO
 
 
@@ -69,24 +69,24 @@ def fake_mxnet(num_gpus):
                            'slower.')),
 ])
 def test_choose_context(choice, gpus, expected):
-    assert mxnet_setup.choose_context(fake_mxnet(gpus), choice,
+    assert devices.choose_context(fake_mxnet(gpus), choice,
                                       check=lambda device: None) == expected
 
 
 def supported_check(capability):
-    return lambda device: mxnet_setup.check_gpu_supported(device, lambda d: capability)
+    return lambda device: devices.check_gpu_supported(device, lambda d: capability)
 
 
 @pytest.mark.parametrize('capability', [(5, 0), (6, 1), (7, 0), (7, 5), (8, 0), (8, 6), (8, 9)])
 def test_cards_from_maxwell_to_ada_are_accepted(capability):
-    assert mxnet_setup.choose_context(fake_mxnet(1), 'auto',
+    assert devices.choose_context(fake_mxnet(1), 'auto',
                                       check=supported_check(capability))[0] == 'gpu(0)'
 
 
 @pytest.mark.parametrize('capability', [(3, 7), (9, 0), (10, 0), (12, 0)])
 def test_cards_without_code_in_the_wheel_are_refused_with_the_way_out(capability):
-    with pytest.raises(mxnet_setup.ContextError) as error:
-        mxnet_setup.choose_context(fake_mxnet(1), 'gpu', check=supported_check(capability))
+    with pytest.raises(devices.ContextError) as error:
+        devices.choose_context(fake_mxnet(1), 'gpu', check=supported_check(capability))
     message = str(error.value)
     assert message.startswith('GPU 0 has compute capability %d.%d, which mxnet-cu112 1.9.1 has '
                               'no code for' % capability)
@@ -126,7 +126,7 @@ def test_check_gpu_install_reads_ldd_output():
 
 
 def test_check_gpu_install_on_this_cpu_build():
-    result = subprocess.run([sys.executable, os.path.join(REPO, 'check_gpu_install.py')],
+    result = subprocess.run([sys.executable, os.path.join(REPO, 'tools', 'check_gpu_install.py')],
                             capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
     assert result.stdout.splitlines()[-1] == ("This is MXNet's CPU build: it needs no CUDA "
@@ -135,13 +135,13 @@ def test_check_gpu_install_on_this_cpu_build():
 
 def test_a_driver_error_while_counting_gpus_counts_as_none():
     mx_fake = fake_mxnet(FakeMXNetError('CUDA: CUDA driver version is insufficient'))
-    assert mxnet_setup.choose_context(mx_fake, 'auto')[0] == 'cpu(0)'
-    with pytest.raises(mxnet_setup.ContextError, match='MXNet sees no GPU'):
-        mxnet_setup.choose_context(mx_fake, 'gpu')
+    assert devices.choose_context(mx_fake, 'auto')[0] == 'cpu(0)'
+    with pytest.raises(devices.ContextError, match='MXNet sees no GPU'):
+        devices.choose_context(mx_fake, 'gpu')
 
 
 def test_on_this_cpu_build_auto_picks_the_cpu():
-    assert mxnet_setup.choose_context(mx, 'auto')[0] == mx.cpu()
+    assert devices.choose_context(mx, 'auto')[0] == mx.cpu()
 
 
 # ============================== Pythons ==============================
@@ -170,7 +170,8 @@ def pyenv_python(minor):
 
 
 @pytest.mark.parametrize('minor', ['3.13', '3.9'])
-@pytest.mark.parametrize('program', ['dcgan_mnist.py', 'sample.py', 'score.py', 'benchmark.py',
+@pytest.mark.parametrize('program', ['dcgan_mnist.py', 'sample.py', 'score.py',
+                                     os.path.join('tools', 'benchmark.py'),
                                      'launch.py', os.path.join('tests', 'conftest.py')])
 def test_every_program_and_the_tests_refuse_other_pythons_in_one_line(program, minor):
     """A real interpreter of that version, with none of the requirements: the refusal comes

@@ -11,7 +11,7 @@ import pytest
 from jupyter_client import KernelManager
 from nbclient import NotebookClient
 
-import checkpoint
+from dcgan import checkpoint
 from helpers import REPO
 
 NOTEBOOK = os.path.join(REPO, 'dcgan_mnist.ipynb')

@@ -4,6 +4,7 @@ import os
 import pytest
 
 import dcgan_mnist as app
+from dcgan import run_state
 from helpers import REPO, run_program
 
 
@@ -88,7 +89,7 @@ def test_beta1_of_zero_is_allowed():
 def test_defaults_are_the_tutorials(monkeypatch):
     monkeypatch.delenv('MNIST_DIR', raising=False)
     args = app.parse_args([])
-    app.settle_settings(args)
+    run_state.settle_settings(args, app.TUTORIAL_SETTINGS)
     assert (args.epochs, args.batch_size, args.lr, args.beta1, args.init_sigma,
             args.noise_dim, args.vis_every) == (1, 64, 0.0002, 0.5, 0.02, 100, 50)
     assert args.max_iters is None and args.context == 'auto' and args.resume is None
@@ -177,16 +178,17 @@ def test_an_output_directory_with_files_is_never_reused_silently(small_mnist, tm
 def test_overwrite_allows_a_used_output_directory(tmp_path):
     (tmp_path / 'old.png').write_bytes(b'x')
     with pytest.raises(app.SetupError):
-        app.prepare_output_dir(str(tmp_path), overwrite=False)
-    app.prepare_output_dir(str(tmp_path), overwrite=True)
-    app.prepare_output_dir(str(tmp_path / 'new' / 'nested'), overwrite=False)
+        app.check_output_dir(str(tmp_path), overwrite=False)
+    app.check_output_dir(str(tmp_path), overwrite=True)
+    app.check_output_dir(str(tmp_path / 'new' / 'nested'), overwrite=False)
+    app.create_output_dir(str(tmp_path / 'new' / 'nested'))
     assert (tmp_path / 'new' / 'nested').is_dir()
 
 
 def test_output_directory_that_cannot_be_created(tmp_path):
     (tmp_path / 'file').write_bytes(b'')
     with pytest.raises(app.SetupError, match='cannot create output directory'):
-        app.prepare_output_dir(str(tmp_path / 'file' / 'run'), overwrite=False)
+        app.create_output_dir(str(tmp_path / 'file' / 'run'))
 
 
 def test_gpu_requested_on_a_machine_without_one(small_mnist, tmp_path):

@@ -1,7 +1,7 @@
 """RandIter: shapes, dtype, iteration protocol, reproducibility and the noise's statistics."""
-import mxnet as mx
 import numpy as np
 
+from dcgan.framework import mx
 from rand_iter import RandIter
 
 

@@ -10,13 +10,12 @@ import signal
 import subprocess
 import sys
 
-import mxnet as mx
 import numpy as np
 import pytest
 
-import checkpoint
-import metrics
 import visualize
+from dcgan import checkpoint, console, csv_log, curves
+from dcgan.framework import mx
 from helpers import (REPO, assert_same_checkpoint_params, digit_like_images, headless_env,
                      metric_rows, run_program, write_idx)
 
@@ -231,34 +230,34 @@ def test_unreadable_parameter_file(tmp_path):
 # ============================== the metrics log and progress line ==============================
 
 def row(n):
-    return dict({field: 0.5 for field in metrics.FIELDS}, global_iteration=n, epoch=0,
+    return dict({field: 0.5 for field in csv_log.FIELDS}, global_iteration=n, epoch=0,
                 iteration=n)
 
 
 def test_metrics_log_appends_and_drops_rows_after_the_resumed_checkpoint(tmp_path):
     path = str(tmp_path / 'metrics.csv')
-    log = metrics.MetricsLog(path)
+    log = csv_log.MetricsLog(path)
     for n in range(1, 6):
         log.append(row(n))
     log.close()
-    log = metrics.MetricsLog(path, resume_after=3)
+    log = csv_log.MetricsLog(path, resume_after=3)
     log.append(row(4))
     log.close()
-    assert list(metrics.read_metrics(path)['global_iteration']) == [1, 2, 3, 4]
+    assert list(csv_log.read_metrics(path)['global_iteration']) == [1, 2, 3, 4]
     with open(path) as f:
-        assert f.readline().strip() == ','.join(metrics.FIELDS)
+        assert f.readline().strip() == ','.join(csv_log.FIELDS)
 
 
 def test_moving_average():
-    np.testing.assert_allclose(metrics.moving_average(np.array([2.0, 4, 6, 8]), window=2),
+    np.testing.assert_allclose(curves.moving_average(np.array([2.0, 4, 6, 8]), window=2),
                                [2, 3, 5, 7])
-    np.testing.assert_allclose(metrics.moving_average(np.arange(5.0), window=10),
+    np.testing.assert_allclose(curves.moving_average(np.arange(5.0), window=10),
                                [0, 0.5, 1, 1.5, 2])
 
 
 def test_format_duration():
-    assert metrics.format_duration(3725.4) == '1:02:05'
-    assert metrics.format_duration(0) == '0:00:00'
+    assert console.format_duration(3725.4) == '1:02:05'
+    assert console.format_duration(0) == '0:00:00'
 
 
 class FakeTerminal(io.StringIO):
@@ -268,7 +267,7 @@ class FakeTerminal(io.StringIO):
 
 def test_progress_line_redraws_on_a_terminal_only():
     terminal = FakeTerminal()
-    progress = metrics.Progress(total=100, batch_size=64, stream=terminal)
+    progress = console.Progress(total=100, batch_size=64, stream=terminal)
     progress.started_at -= 5.0  # 10 iterations in 5 s: 0.5 s each, 45 s for the other 90
     assert progress.seconds_per_iteration(10) == pytest.approx(0.5, rel=0.01)
     assert progress.time_left(10) == '0:00:45'
@@ -277,7 +276,7 @@ def test_progress_line_redraws_on_a_terminal_only():
     assert terminal.getvalue().startswith('\r\033[K10/100  ')
     assert 'img/s' in terminal.getvalue() and 'left' in terminal.getvalue()
     log_file = io.StringIO()
-    quiet = metrics.Progress(total=100, batch_size=64, stream=log_file)
+    quiet = console.Progress(total=100, batch_size=64, stream=log_file)
     quiet.update(10)
     quiet.clear()
     assert log_file.getvalue() == ''

@@ -7,48 +7,45 @@ import os
 import subprocess
 import sys
 
-import mxnet as mx
 import numpy as np
 import pytest
 
-import averaging
-import checkpoint
-import classifier as lenet
-import metrics
-import mnist
 import score
+import train_classifier
+from dcgan import averaging, checkpoint, health, lenet, mnist, scoring
+from dcgan.framework import mx
 from helpers import REPO, headless_env, run_program
 
 
 # ============================== statistics ==============================
 
 def test_inception_score_of_uniform_predictions_is_one():
-    mean, std = score.inception_score(np.full((100, 10), 0.1))
+    mean, std = scoring.inception_score(np.full((100, 10), 0.1))
     assert mean == pytest.approx(1.0) and std == pytest.approx(0.0)
 
 
 def test_inception_score_of_confident_even_predictions_is_the_class_count():
     probabilities = np.eye(10)[np.arange(1000) % 10]
-    assert score.inception_score(probabilities)[0] == pytest.approx(10.0)
-    assert score.inception_score(np.eye(10)[np.zeros(1000, int)])[0] == pytest.approx(1.0)
+    assert scoring.inception_score(probabilities)[0] == pytest.approx(10.0)
+    assert scoring.inception_score(np.eye(10)[np.zeros(1000, int)])[0] == pytest.approx(1.0)
 
 
 def test_inception_score_by_hand():
     # Two samples, two classes: p(y|x) = (0.9, 0.1) and (0.1, 0.9); p(y) = (0.5, 0.5).
     p = np.array([[0.9, 0.1], [0.1, 0.9]])
     kl = 0.9 * math.log(0.9 / 0.5) + 0.1 * math.log(0.1 / 0.5)
-    assert score.inception_score(p, splits=1)[0] == pytest.approx(math.exp(kl))
+    assert scoring.inception_score(p, splits=1)[0] == pytest.approx(math.exp(kl))
 
 
 def test_frechet_distance_of_identical_sets_is_zero():
     features = np.random.RandomState(0).standard_normal((500, 8))
-    assert score.frechet_distance(features, features) == pytest.approx(0.0, abs=1e-8)
+    assert scoring.frechet_distance(features, features) == pytest.approx(0.0, abs=1e-8)
 
 
 def test_frechet_distance_of_a_shift_is_its_squared_length():
     features = np.random.RandomState(1).standard_normal((400, 5))
     shift = np.array([1.0, -2.0, 0.5, 0.0, 3.0])
-    assert score.frechet_distance(features, features + shift) == pytest.approx(
+    assert scoring.frechet_distance(features, features + shift) == pytest.approx(
         np.sum(shift ** 2), rel=1e-9)
 
 
@@ -60,7 +57,7 @@ def test_frechet_distance_of_diagonal_covariances():
     base = base @ np.linalg.inv(np.linalg.cholesky(np.cov(base, rowvar=False))).T
     a, b = np.array([1.0, 4.0, 9.0]), np.array([4.0, 1.0, 9.0])
     expected = np.sum((np.sqrt(a) - np.sqrt(b)) ** 2)
-    assert score.frechet_distance(base * np.sqrt(a), base * np.sqrt(b)) == pytest.approx(
+    assert scoring.frechet_distance(base * np.sqrt(a), base * np.sqrt(b)) == pytest.approx(
         expected, rel=1e-6)
 
 
@@ -75,16 +72,16 @@ def test_kernel_distance_by_hand():
     within_a = sum(k(a[i], a[j]) for i in range(m) for j in range(m) if i != j) / (m * (m - 1))
     within_b = sum(k(b[i], b[j]) for i in range(m) for j in range(m) if i != j) / (m * (m - 1))
     across = sum(k(a[i], b[j]) for i in range(m) for j in range(m)) / (m * m)
-    mean, std = score.kernel_distance(a, b, subsets=1, subset_size=3)
+    mean, std = scoring.kernel_distance(a, b, subsets=1, subset_size=3)
     assert mean == pytest.approx(within_a + within_b - 2 * across)
     assert std == 0
 
 
 def test_kernel_distance_is_near_zero_for_one_distribution_and_not_for_two():
     rng = np.random.RandomState(3)
-    same = score.kernel_distance(rng.standard_normal((2000, 4)), rng.standard_normal((2000, 4)),
+    same = scoring.kernel_distance(rng.standard_normal((2000, 4)), rng.standard_normal((2000, 4)),
                                  subsets=10, subset_size=500)[0]
-    other = score.kernel_distance(rng.standard_normal((2000, 4)),
+    other = scoring.kernel_distance(rng.standard_normal((2000, 4)),
                                   rng.standard_normal((2000, 4)) + 1, subsets=10,
                                   subset_size=500)[0]
     assert abs(same) < 0.01 and other > 0.1
@@ -92,20 +89,20 @@ def test_kernel_distance_is_near_zero_for_one_distribution_and_not_for_two():
 
 def test_class_coverage():
     even = np.eye(10)[np.arange(100) % 10] * 0.8 + 0.02
-    shares, kl, confidence = score.class_coverage(even)
+    shares, kl, confidence = scoring.class_coverage(even)
     np.testing.assert_allclose(shares, 0.1)
     assert kl == pytest.approx(0.0) and confidence == pytest.approx(0.82)
-    shares, kl, _ = score.class_coverage(np.eye(10)[np.full(50, 3)])
+    shares, kl, _ = scoring.class_coverage(np.eye(10)[np.full(50, 3)])
     assert shares[3] == 1 and kl == pytest.approx(math.log(10))
 
 
 def test_precision_recall_by_hand():
     real = np.array([[0.0], [1.0], [2.0], [3.0], [4.0]])
-    assert score.precision_recall(real, real.copy(), k=1) == (1.0, 1.0)
-    assert score.precision_recall(real, real + 100, k=1) == (0.0, 0.0)
+    assert scoring.precision_recall(real, real.copy(), k=1) == (1.0, 1.0)
+    assert scoring.precision_recall(real, real + 100, k=1) == (0.0, 0.0)
     # Real balls reach 1 (each point's nearest neighbour); fakes at 0.5 and 10: one of two in.
     fake = np.array([[0.5], [10.0], [10.5], [11.0]])
-    precision, recall = score.precision_recall(real, fake, k=1)
+    precision, recall = scoring.precision_recall(real, fake, k=1)
     assert precision == 0.25
     # Fake balls: 0.5 reaches 9.5 (its nearest is 10), so every real lies inside it.
     assert recall == 1.0
@@ -208,7 +205,7 @@ def test_other_classifier_weights_are_used_only_with_a_loud_warning(scored_run, 
                                                                    tmp_path):
     weights = str(tmp_path / 'lenet.params')
     (train_images, train_labels), _ = mnist.load_mnist_sets(data_dir)
-    checkpoint.save_params(weights, *lenet.train_classifier(
+    checkpoint.save_params(weights, *train_classifier.train_classifier(
         lenet.round_trip(train_images), train_labels, mx.cpu(), epochs=1))
     out = str(tmp_path / 'score.json')
     result = run_score(scored_run, '--num', '10', '--data-dir', data_dir, '--cache-dir',
@@ -277,7 +274,7 @@ def healthy_row(n, accuracy=0.7, loss=1.0):
 
 
 def test_nan_is_reported_once():
-    check = metrics.HealthCheck()
+    check = health.HealthCheck()
     assert check.check(healthy_row(1)) == []
     row = dict(healthy_row(2), g_loss=float('nan'))
     assert check.check(row) == ['iteration 2: NaN or inf in the losses or in D\'s outputs; '
@@ -286,7 +283,7 @@ def test_nan_is_reported_once():
 
 
 def test_a_discriminator_that_wins_outright_is_reported_once_a_stretch():
-    check = metrics.HealthCheck()
+    check = health.HealthCheck()
     warnings = [w for n in range(1, 151) for w in check.check(healthy_row(n, accuracy=1.0))]
     assert len(warnings) == 1 and warnings[0].startswith('iterations 1-100: the discriminator '
                                                          'wins outright (accuracy 1.000')

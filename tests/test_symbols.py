@@ -1,10 +1,10 @@
 """The two networks: every layer's output shape, every parameter, and every layer setting."""
 import json
 
-import mxnet as mx
 import pytest
 
 import symbols
+from dcgan.framework import mx
 
 BATCH_SIZES = (1, 2, 5, 64)
 

@@ -4,12 +4,12 @@ The independent computation binds the networks' symbols as plain executors with 
 parameters and runs the tutorial's passes by hand; nothing in it goes through the Modules,
 `train_step` or its kept-gradient bookkeeping.
 """
-import mxnet as mx
 import numpy as np
 import pytest
 
 import dcgan_mnist as app
 import symbols
+from dcgan.framework import mx
 
 BATCH = 4
 NOISE = 100

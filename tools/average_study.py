@@ -1,9 +1,9 @@
 """Which moving average of the generator's weights is worth keeping? The study behind the
 README's choice of `--average-generator`'s default.
 
-    python average_study.py train --seed 0 --output-dir runs/study-seed0    # one epoch
-    python average_study.py train --seed 1 --output-dir runs/study-seed1
-    python average_study.py score runs/study-seed0 runs/study-seed1
+    python tools/average_study.py train --seed 0 --output-dir runs/study-seed0    # one epoch
+    python tools/average_study.py train --seed 1 --output-dir runs/study-seed1
+    python tools/average_study.py score runs/study-seed0 runs/study-seed1
 
 `train` runs the program with the tutorial's settings (one epoch, a checkpoint every 200
 iterations, all kept) and keeps every average of AVERAGES beside the generator, from the one
@@ -16,7 +16,7 @@ the FID table with each average's change against the plain generator and score.p
 the last checkpoint, writes RUN/averages/scores.json, and ends with each average's smallest
 and mean FID cut from iteration GOAL_FROM on, over all the runs.
 
-Two kinds of average, each at several decays d (see averaging.py):
+Two kinds of average, each at several decays d (see dcgan/averaging.py):
 - "warm-up": d_t = min(d, (1 + t) / (10 + t)). The warm-up reaches 0.99 at iteration 890,
   so within the first epoch (1,094 iterations) 0.99 and 0.999 with warm-up are the same
   average until then and nearly the same after;
@@ -24,24 +24,19 @@ Two kinds of average, each at several decays d (see averaging.py):
   iteration i by d^(t - i) from the start (a plain constant d from the random initial
   weights would still hold d^t of them: a third after one epoch at 0.999).
 """
-# First of all: refuses a Python MXNet cannot run (in one line), sets the thread defaults
-# before numpy and MXNet load, and gives numpy back the aliases MXNet uses.
-import mxnet_setup
+import on_path  # noqa: F401  (first: the repository on sys.path, for dcgan/)
+# Then MXNet with its setup, or one line saying why not (dcgan/framework.py).
+from dcgan.framework import mx
 
 import json
 import os
 import sys
 
-import mxnet as mx
-
-import averaging
-import checkpoint
-import classifier as lenet
 import dcgan_mnist
-import mnist
 import score
-from cli import OneLineArgumentParser, positive_int
-from sample import Sampler
+from dcgan import averaging, checkpoint, devices, hooks, lenet, mnist, run_state, scoring
+from dcgan.cli import OneLineArgumentParser, positive_int
+from dcgan.sampling import Sampler
 
 # (name, decay, warm-up)
 AVERAGES = (('0.99 warm-up', 0.99, True), ('0.999 warm-up', 0.999, True),
@@ -58,31 +53,38 @@ def file_name(name):
     return name.replace(' ', '-') + '.params'
 
 
-class StudyTrainer(dcgan_mnist.Trainer):
-    """The program's Trainer, with the study's averages updated after every step."""
+class StudyAverages(hooks.Hook):
+    """Every average of AVERAGES, updated after every step of the generator and saved beside
+    every checkpoint, in RUN/averages/iter-NNNNNNN/."""
 
-    def start_fresh(self):
-        super().start_fresh()
-        self.averages = [(name, averaging.GeneratorAverage(self.generator, decay,
-                                                           warmup=warmup))
+    def __init__(self, generator, run_dir):
+        self.generator, self.run_dir = generator, run_dir
+        self.averages = [(name, averaging.GeneratorAverage(generator, decay, warmup=warmup))
                          for name, decay, warmup in AVERAGES]
 
-    def restore(self, found):
-        raise dcgan_mnist.SetupError('a study run cannot be resumed: its averages are not '
-                                     'checkpointed; start it again')
-
-    def update_averages(self):
-        super().update_averages()
+    def after_iteration(self, it):
         for _, average in self.averages:
             average.update(self.generator)
 
-    def save(self, reason):
-        found = super().save(reason)
-        folder = self.path(AVERAGES_DIR, os.path.basename(found))
+    def save_beside(self, found):
+        folder = os.path.join(self.run_dir, AVERAGES_DIR, os.path.basename(found))
         os.makedirs(folder, exist_ok=True)
         for name, average in self.averages:
             checkpoint.save_params(os.path.join(folder, file_name(name)), average.params)
-        return found
+
+
+def train(argv):
+    """The program with the study's flags, and the study's averages hooked onto its loop."""
+    args = dcgan_mnist.parse_args(argv + STUDY_FLAGS)
+    if args.resume:
+        sys.exit('error: a study run cannot be resumed: its averages are not checkpointed; '
+                 'start it again')
+    training = dcgan_mnist.start(args)
+    study = StudyAverages(training.generator, args.output_dir)
+    training.hooks.hooks.append(study)
+    training.hooks.checkpoints.after_save.append(study.save_beside)
+    dcgan_mnist.run(training)
+    return 0
 
 
 def generator_names():
@@ -111,7 +113,7 @@ def score_run(run_dir, classifier, real, ctx, num):
     earlier, earlier_digests = earlier_scores(run_dir, classifier, num)
     results, digests = {}, {}
     for found in checkpoint.list_checkpoints(run_dir):
-        found, state = checkpoint.open_checkpoint(found, 'python average_study.py score %s')
+        found, state = run_state.open_checkpoint(found, 'python tools/average_study.py score %s')
         iteration = state['global_iteration']
         digests[iteration] = state['state_sha256']
         if (earlier_digests.get(iteration) == digests[iteration] and
@@ -129,11 +131,10 @@ def score_run(run_dir, classifier, real, ctx, num):
         for name, params in generators:
             sampler.set_params(params, aux_params)  # train-mode BatchNorm: aux unused
             images, _ = sampler.sample(num, SEED)
-            results[iteration][name] = score.score_inputs(
+            results[iteration][name] = scoring.score_inputs(
                 classifier, lenet.classifier_input(images), real)
-            print('%s  iteration %d  %-15s FID %.2f' % (run_dir, iteration, name,
-                                                       results[iteration][name]['fid']),
-                  flush=True)
+            print('%s  iteration %d  %-15s FID %.2f'
+                  % (run_dir, iteration, name, results[iteration][name]['fid']), flush=True)
     return results, digests, state
 
 
@@ -173,15 +174,15 @@ def final_table(results, real, num, ctx, state):
                                         ctx).sample(num, SEED)
     columns = [(name, last[name]) for name in last]
     columns += [('real digits (floor)', real.floor(num, SEED)),
-                ('untrained G (ceiling)', score.score_inputs(
+                ('untrained G (ceiling)', scoring.score_inputs(
                     real.classifier, lenet.classifier_input(images), real))]
-    return score.format_table(columns)
+    return scoring.format_table(columns)
 
 
-def score_runs(run_dirs, data_dir, num, cache_dir=score.CACHE_DIR):
-    ctx, _ = mxnet_setup.choose_context(mx, 'auto')
+def score_runs(run_dirs, data_dir, num, cache_dir=scoring.CACHE_DIR):
+    ctx, _ = devices.choose_context(mx, 'auto')
     classifier = lenet.load_classifier(lenet.SHIPPED, ctx)
-    real = score.RealDigits(classifier, data_dir, cache_dir)
+    real = scoring.RealDigits(classifier, data_dir, cache_dir)
     all_results = []
     for run_dir in run_dirs:
         results, digests, state = score_run(run_dir, classifier, real, ctx, num)
@@ -198,13 +199,13 @@ def score_runs(run_dirs, data_dir, num, cache_dir=score.CACHE_DIR):
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ['train']:
-        return dcgan_mnist.main(argv[1:] + STUDY_FLAGS, trainer_class=StudyTrainer)
-    parser = OneLineArgumentParser(prog='average_study.py score',
+        return train(argv[1:])
+    parser = OneLineArgumentParser(prog='tools/average_study.py score',
                                    description='Score the averages of study runs.')
     parser.add_argument('runs', nargs='+', help='run folders trained by "train"')
-    parser.add_argument('--num', type=positive_int, default=score.NUM_SAMPLES)
+    parser.add_argument('--num', type=positive_int, default=scoring.NUM_SAMPLES)
     parser.add_argument('--data-dir', default=None)
-    parser.add_argument('--cache-dir', default=score.CACHE_DIR)
+    parser.add_argument('--cache-dir', default=scoring.CACHE_DIR)
     args = parser.parse_args(argv[1:] if argv[:1] == ['score'] else argv)
     try:
         score_runs(args.runs, args.data_dir or mnist.default_data_dir(), args.num,

@@ -30,8 +30,9 @@ import os
 import re
 import shutil
 
-import mxnet as mx
 import numpy as np
+
+from dcgan.framework import mx
 
 CHECKPOINTS = 'checkpoints'
 STATE = 'state.json'
@@ -43,10 +44,6 @@ PARTIAL = '.partial'
 # Old checkpoints are renamed so before they are deleted: a kill halfway through a deletion
 # never leaves a folder that looks like a checkpoint but lacks files.
 DELETING = '.deleting'
-# What every state.json holds (the training code writes them; see dcgan_mnist.Trainer.save).
-STATE_KEYS = ('global_iteration', 'iterations_per_epoch', 'num_images', 'devices', 'workers',
-              'batch_size', 'noise_dim', 'lr', 'beta1', 'init_sigma', 'seed', 'average_decay',
-              'files')
 # The optimizer settings a checkpoint records and a resumed run must have again.
 OPTIMIZER_SETTINGS = ('lr', 'beta1', 'beta2', 'epsilon', 'wd', 'rescale_grad',
                       'clip_gradient', 'begin_num_update')
@@ -330,11 +327,17 @@ def load_state(checkpoint):
                               % (path, version, FORMAT))
     if state.get('state_sha256') != state_digest(state):
         raise CheckpointError('%s is damaged: its content does not match its SHA-256' % path)
-    missing = [key for key in STATE_KEYS + (('average_updates',) if state.get('average_decay')
-                                            else ()) if key not in state]
-    if missing:
-        raise CheckpointError('%s is incomplete: it lacks %s' % (path, ', '.join(missing)))
     return state
+
+
+def check_fields(checkpoint, state, required_fields=None):
+    """Raise a CheckpointError naming the fields state.json lacks: `files`, and those that
+    `required_fields(state)` names."""
+    required = tuple(required_fields(state)) if required_fields else ()
+    missing = [key for key in required + ('files',) if key not in state]
+    if missing:
+        raise CheckpointError('%s is incomplete: it lacks %s'
+                              % (os.path.join(checkpoint, STATE), ', '.join(missing)))
 
 
 def verify_files(checkpoint, state):
@@ -351,27 +354,37 @@ def verify_files(checkpoint, state):
                                   'recorded' % path)
 
 
-def _intact(checkpoint):
+def _verified_state(checkpoint, required_fields):
+    """The checkpoint's state.json, after checking it holds the fields it must (see
+    check_fields) and that every file is the one it recorded."""
+    state = load_state(checkpoint)
+    check_fields(checkpoint, state, required_fields)
+    verify_files(checkpoint, state)
+    return state
+
+
+def _intact(checkpoint, required_fields=None):
     try:
-        verify_files(checkpoint, load_state(checkpoint))
+        _verified_state(checkpoint, required_fields)
         return True
     except CheckpointError:
         return False
 
 
-def open_checkpoint(path, how_to_use):
-    """(folder, state) of the checkpoint at `path` (or the newest of the run at `path`), every
-    file verified. A damaged one is refused; when `path` is a run, the message names the
-    newest intact checkpoint before it, and how to use it (`how_to_use % folder`)."""
+def open_checkpoint(path, how_to_use, required_fields=None):
+    """(folder, state) of the checkpoint at `path` (or the newest of the run at `path`), its
+    state.json holding the fields it must (run_state.open_checkpoint gives the run's schema
+    as `required_fields`) and every file verified.
+    A damaged or incomplete one is refused; when `path` is a run, the message names the newest
+    intact checkpoint before it, and how to use it (`how_to_use % folder`)."""
     found = find_checkpoint(path)
     try:
-        state = load_state(found)
-        verify_files(found, state)
-        return found, state
+        return found, _verified_state(found, required_fields)
     except CheckpointError as damage:
         if found == path:
             raise
-        older = [c for c in reversed(list_checkpoints(path)) if c != found and _intact(c)]
+        older = [c for c in reversed(list_checkpoints(path))
+                 if c != found and _intact(c, required_fields)]
         advice = ('the newest intact checkpoint is %s: %s' % (older[0], how_to_use % older[0])
                   if older else 'no older checkpoint of %s is intact' % path)
         raise CheckpointError('%s; %s' % (damage, advice)) from None
@@ -415,8 +428,12 @@ def load_params(path):
     return arg_params, aux_params
 
 
-def check_shapes(path, params, expected):
-    """Raise a CheckpointError naming the first array in `params` that does not fit."""
+def load_checked_params(path, expected):
+    """load_params, refusing (CheckpointError) a file whose arrays are not those of `expected`
+    ({name: shape}, arguments and auxiliary states together): the one shape check of every
+    parameter file this project reads."""
+    arg_params, aux_params = load_params(path)
+    params = dict(arg_params, **aux_params)
     missing = sorted(set(expected) - set(params))
     if missing:
         more = ' and %d more' % (len(missing) - 3) if len(missing) > 3 else ''
@@ -426,6 +443,7 @@ def check_shapes(path, params, expected):
         if tuple(params[name].shape) != tuple(shape):
             raise CheckpointError('%s: %s has shape %s, this network needs %s'
                                   % (path, name, tuple(params[name].shape), tuple(shape)))
+    return arg_params, aux_params
 
 
 def module_param_shapes(module):
@@ -438,8 +456,7 @@ def module_param_shapes(module):
 def restore_modules(checkpoint, modules):
     """Load parameters and optimizer states of a checkpoint into bound, initialised modules."""
     for name, module in modules.items():
-        params_path = os.path.join(checkpoint, name + '.params')
-        arg_params, aux_params = load_params(params_path)
-        check_shapes(params_path, dict(arg_params, **aux_params), module_param_shapes(module))
+        arg_params, aux_params = load_checked_params(
+            os.path.join(checkpoint, name + '.params'), module_param_shapes(module))
         module.set_params(arg_params, aux_params)
         restore_optimizer(module, checkpoint, name)

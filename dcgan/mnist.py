@@ -15,6 +15,8 @@ import zlib
 import cv2
 import numpy as np
 
+from dcgan import REPOSITORY
+
 FILES = {
     'train_images': 'train-images-idx3-ubyte',
     'train_labels': 'train-labels-idx1-ubyte',
@@ -22,7 +24,7 @@ FILES = {
     'test_labels': 't10k-labels-idx1-ubyte',
 }
 DATA_DIR_ENV = 'MNIST_DIR'
-DEFAULT_DATA_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'data', 'mnist')
+DEFAULT_DATA_DIR = os.path.join(REPOSITORY, 'data', 'mnist')
 
 SOURCE_SIZE = 28          # MNIST images are 28x28
 ORDER_SEED = 1            # the tutorial's np.random.seed(1) before its permutation

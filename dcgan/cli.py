@@ -3,6 +3,11 @@ import argparse
 import math
 
 
+class SetupError(Exception):
+    """Something the user can fix (flags, output directory, data size); the message says what,
+    in one line."""
+
+
 class OneLineArgumentParser(argparse.ArgumentParser):
     """argparse that reports a bad flag in one line instead of usage text plus a line."""
 

@@ -1,15 +1,11 @@
 """The scorer's classifier: a LeNet on MNIST, shipped trained, so that scores mean the same
 on every machine.
 
-    OMP_NUM_THREADS=1 python classifier.py --train PATH   # the recipe, into a new file
-
 FID and the other scores are measured in this network's feature space: another classifier,
 even the same recipe trained with another thread count, gives other numbers. So score.py
 uses the weights shipped in weights/lenet_mnist.params, checked against SHIPPED_SHA256, and
-every score it writes names that hash. The command above is how they were made (seed 0, one
-OpenMP thread, oneDNN 2.4 on a CPU with AVX-512; 128 s) and makes them again bit for bit on
-such a machine; elsewhere the recipe gives a classifier as good but not bit-identical, whose
-scores are not comparable.
+every score it writes names that hash. tools/train_classifier.py is the recipe that made them
+(and makes them again, bit for bit, on a machine like this one).
 
 Every image, generated or real, reaches the classifier the same way (PREPROCESSING): 64x64x3
 in [-1, 1], the channels averaged, scaled to [0, 1] and shrunk to 28x28 with area averaging.
@@ -17,30 +13,16 @@ Real digits take the full round trip, 28x28 -> the tutorial's 64x64x3 -> 28x28, 
 and generated images differ only in what the generator did. The classifier learns from the
 60,000 round-tripped training digits; its accuracy is measured on the 10,000 test digits.
 """
-# First of all: refuses a Python MXNet cannot run (in one line), sets the thread defaults
-# before numpy and MXNet load, and gives numpy back the aliases MXNet uses.
-import mxnet_setup
-
-import math
 import os
-import sys
-import time
 
 import cv2
 import numpy as np
 
-try:
-    import mxnet as mx
-except OSError as load_error:
-    sys.exit('error: ' + mxnet_setup.explain_load_failure(load_error))
-
-import checkpoint
-import mnist
 import symbols
-from cli import OneLineArgumentParser
+from dcgan import REPOSITORY, checkpoint, mnist
+from dcgan.framework import mx
 
-SHIPPED = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'weights',
-                       'lenet_mnist.params')
+SHIPPED = os.path.join(REPOSITORY, 'weights', 'lenet_mnist.params')
 SHIPPED_SHA256 = 'ea54c89b8a3012dbab110fab7dc2e3daf880eec2d61f3249cd6bfa96dca27d2f'
 SHIPPED_TEST_ACCURACY = 0.9908  # on the 10,000 round-tripped test digits
 # Names the way images are turned into classifier inputs; change it whenever that changes,
@@ -50,9 +32,6 @@ PREPROCESSING = 'mean of channels, [-1,1] -> [0,1], 64 -> 28 INTER_AREA; reals 2
 INPUT_SIZE = 28
 NUM_CLASSES = 10
 FEATURE_SIZE = 256
-EPOCHS = 5
-BATCH = 128
-SEED = 0
 PREDICT_BATCH = 500
 
 
@@ -141,77 +120,7 @@ def load_classifier(path, ctx, expected_sha256=SHIPPED_SHA256):
                               'shipped one\'s %s); restore it with: git checkout -- %s'
                               % (path, sha256, expected_sha256, os.path.relpath(path)))
     try:
-        arg_params, aux_params = checkpoint.load_params(path)
-        checkpoint.check_shapes(path, dict(arg_params, **aux_params), expected_shapes())
+        arg_params, aux_params = checkpoint.load_checked_params(path, expected_shapes())
     except checkpoint.CheckpointError as e:
         raise ClassifierError(str(e)) from None
     return Classifier(arg_params, aux_params, ctx, sha256)
-
-
-# ============================== the recipe ==============================
-
-def train_classifier(inputs, labels, ctx, epochs=EPOCHS, seed=SEED, max_batches=None):
-    """Train the LeNet on (inputs (N, 1, 28, 28), labels); returns (arg_params, aux_params)."""
-    mx.random.seed(seed)
-    np.random.seed(seed)  # NDArrayIter shuffles with numpy's global generator
-    train_iter = mx.io.NDArrayIter(inputs, labels.astype(np.float32), BATCH, shuffle=True,
-                                   label_name='softmax_label')
-    logits, _ = lenet_symbol()
-    module = mx.mod.Module(mx.sym.SoftmaxOutput(logits, name='softmax'), context=ctx)
-    module.bind(data_shapes=train_iter.provide_data, label_shapes=train_iter.provide_label)
-    module.init_params(mx.init.Xavier(magnitude=2.0))
-    # Adam at 0.001, halved after every epoch: the last epochs settle the weights.
-    schedule = mx.lr_scheduler.FactorScheduler(step=math.ceil(len(inputs) / BATCH),
-                                               factor=0.5, base_lr=0.001)
-    module.init_optimizer(optimizer='adam', optimizer_params={'lr_scheduler': schedule})
-    for _ in range(epochs):
-        train_iter.reset()
-        for count, batch in enumerate(train_iter):
-            if max_batches is not None and count >= max_batches:
-                break
-            module.forward_backward(batch)
-            module.update()
-    mx.nd.waitall()
-    return module.get_params()
-
-
-def train_and_save(path, data_dir, ctx, log=print):
-    """Train by the recipe on the real MNIST in `data_dir`, save to `path` (a new file);
-    returns the Classifier and its test accuracy."""
-    started = time.perf_counter()
-    (train_images, train_labels), (test_images, test_labels) = mnist.load_mnist_sets(data_dir)
-    arg_params, aux_params = train_classifier(round_trip(train_images), train_labels, ctx)
-    checkpoint.save_params(path, arg_params, aux_params)
-    classifier = load_classifier(path, ctx, expected_sha256=None)
-    accuracy = classifier.accuracy(round_trip(test_images), test_labels)
-    log('Trained in %.0f s with %s OpenMP thread(s): %.2f%% on the %d test digits; '
-        'SHA-256 %s' % (time.perf_counter() - started, os.environ.get('OMP_NUM_THREADS', '?'),
-                        100 * accuracy, len(test_labels), classifier.sha256))
-    return classifier, accuracy
-
-
-def main(argv=None):
-    parser = OneLineArgumentParser(prog='classifier.py', description='Train the scorer\'s '
-                                   'LeNet by the shipped recipe (see the docstring).')
-    parser.add_argument('--train', metavar='PATH', required=True,
-                        help='where to write the weights (a new file)')
-    parser.add_argument('--data-dir', default=None,
-                        help='MNIST folder (default: $%s, else data/mnist)' % mnist.DATA_DIR_ENV)
-    args = parser.parse_args(argv)
-    if os.path.exists(args.train):
-        sys.exit('error: %s exists; give a new path (nothing is overwritten)' % args.train)
-    try:
-        classifier, _ = train_and_save(args.train, args.data_dir or mnist.default_data_dir(),
-                                       mx.cpu())
-    except (mnist.MnistDataError, checkpoint.CheckpointError, ClassifierError) as e:
-        sys.exit('error: %s' % e)
-    if classifier.sha256 == SHIPPED_SHA256:
-        print('These are the shipped weights, bit for bit.')
-    else:
-        print('warning: these weights differ from the shipped classifier (SHA-256 %s): scores '
-              'measured with them are NOT comparable with the README\'s or with anyone '
-              'else\'s' % SHIPPED_SHA256)
-
-
-if __name__ == '__main__':
-    main()

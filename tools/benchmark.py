@@ -1,13 +1,13 @@
 """How fast, and in how much memory: the program's training step beside the tutorial's, a
 PyTorch peer and the machine's fastest matrix product, each measured in a process of its own.
 
-    python benchmark.py                     # about 10 minutes; prints a table, writes benchmark.json
-    python benchmark.py --repeat 1 --iters 3
-    python benchmark.py --profile           # where one iteration's time goes (oneDNN's own log)
+    python tools/benchmark.py             # about 10 minutes; a table, and tools/benchmark.json
+    python tools/benchmark.py --repeat 1 --iters 3
+    python tools/benchmark.py --profile   # where one iteration's time goes (oneDNN's own log)
 
 Two frameworks in one process are no fair race: their OpenMP runtimes fight, and PyTorch
 inside a process that had loaded MXNet ran up to 1.9 times slower than alone. So every
-contender runs in a fresh `python benchmark.py --contender NAME` that imports only what it
+contender runs in a fresh `python tools/benchmark.py --contender NAME` that imports only what
 measures, with the thread setting stated beside its row; each is run `--repeat` times,
 interleaved, and the table gives the median run with the spread of all runs. A run's time
 is the median of `--iters` iterations after `--warmup`, at batch 64 on the full networks.
@@ -23,9 +23,11 @@ Once after them (ANALYSES), where the program's iteration goes: the milliseconds
 memory stage by stage along a start-up. `--profile` goes one level down, to oneDNN's
 primitives (each convolution's kernel, layout and speed).
 """
-# First of all: refuses a Python MXNet cannot run (in one line), sets the thread defaults
-# before numpy and MXNet load, and gives numpy back the aliases MXNet uses.
-import mxnet_setup
+import on_path  # first: the repository on sys.path, for dcgan/
+# Then: refuses a Python MXNet cannot run (in one line), sets the thread defaults before numpy
+# and MXNet load, and gives numpy back the aliases MXNet uses. MXNet itself is imported by
+# each measurement that needs it, through dcgan.framework.
+from dcgan import mxnet_setup
 
 import argparse
 import ast
@@ -49,7 +51,8 @@ if os.environ.pop(MXNET_OWN_THREADS, None):
 
 import numpy as np  # noqa: E402
 
-REPO = os.path.dirname(os.path.abspath(__file__))
+REPO = on_path.REPOSITORY
+HERE = os.path.dirname(os.path.abspath(__file__))
 MATMUL_SIZE = 4096
 GOAL_VS_TORCH = 0.67       # the program's step at most this share of PyTorch's time
 GOAL_SHARE_OF_PEAK = 0.85  # and at least this share of the peak
@@ -60,7 +63,7 @@ GOAL_STARTUP_MB = 1000     # start-up peak resident memory at most this
 
 def tutorial_step(generator, discriminator, batch, rbatch, batch_size, ctx):
     """The body of the tutorial's training loop, as it is written there (less its printing)."""
-    import mxnet as mx
+    from dcgan.framework import mx
     generator.forward(rbatch, is_train=True)
     outG = generator.get_outputs()
     label = mx.nd.zeros((batch_size,), ctx=ctx)
@@ -146,13 +149,14 @@ def peak_rss_mb(who=resource.RUSAGE_SELF):
 
 
 def mxnet_context():
-    import mxnet as mx
-    return mx.gpu(0) if mxnet_setup.gpu_count(mx) else mx.cpu()
+    from dcgan import devices
+    from dcgan.framework import mx
+    return mx.gpu(0) if devices.gpu_count(mx) else mx.cpu()
 
 
 def mxnet_networks(ctx, batch_size):
     """The program's generator, discriminator and judge, as it builds them."""
-    import mxnet as mx
+    from dcgan.framework import mx
     import dcgan_mnist as app
     mx.random.seed(0)
     generator = app.build_generator(ctx, batch_size, 100, app.LEARNING_RATE, app.BETA1,
@@ -163,7 +167,7 @@ def mxnet_networks(ctx, batch_size):
 
 
 def random_batches(ctx, batch_size):
-    import mxnet as mx
+    from dcgan.framework import mx
     rng = np.random.RandomState(0)
     return (mx.nd.array(rng.uniform(-1, 1, (batch_size, 3, 64, 64)), ctx=ctx),
             mx.nd.array(rng.standard_normal((batch_size, 100, 1, 1)), ctx=ctx))
@@ -171,7 +175,7 @@ def random_batches(ctx, batch_size):
 
 def measure_program(args):
     """The program's step (dcgan_mnist.train_step, its judge included)."""
-    import mxnet as mx
+    from dcgan.framework import mx
     import dcgan_mnist as app
     ctx = mxnet_context()
     generator, discriminator, judge = mxnet_networks(ctx, args.batch_size)
@@ -185,7 +189,7 @@ def measure_program(args):
 
 def measure_tutorial_step(args):
     """The tutorial's loop body as written, on the program's networks and threads."""
-    import mxnet as mx
+    from dcgan.framework import mx
     ctx = mxnet_context()
     generator, discriminator, _ = mxnet_networks(ctx, args.batch_size)
     real, noise = random_batches(ctx, args.batch_size)
@@ -200,7 +204,7 @@ def tutorial_preparation(images, batch_size):
     shuffled with seed 1, resized to 64x64, scaled to [-1, 1], tiled to three channels, into
     an NDArrayIter (the whole data set in memory several times over on the way)."""
     import cv2
-    import mxnet as mx
+    from dcgan.framework import mx
     x = np.zeros(images.shape)
     x[:] = images
     np.random.seed(1)
@@ -213,8 +217,8 @@ def tutorial_preparation(images, batch_size):
 
 def measure_tutorial_as_shipped(args):
     """What a user of the tutorial has: MXNet's threads, the tutorial's preparation and loop."""
-    import mxnet as mx
-    import mnist
+    from dcgan.framework import mx
+    from dcgan import mnist
     from rand_iter import RandIter
     ctx = mxnet_context()
     images, _ = mnist.load_mnist(args.data_dir)
@@ -290,14 +294,14 @@ def matmul_numpy():
 
 
 def matmul_mxnet_dot():
-    import mxnet as mx
+    from dcgan.framework import mx
     a = mx.nd.array(matmul_operands())
     return lambda: mx.nd.dot(a, a).wait_to_read(), 'MXNet nd.dot (its OpenBLAS)'
 
 
 def matmul_mxnet_onednn():
     # FullyConnected is a matrix product run by oneDNN, the library that runs the convolutions.
-    import mxnet as mx
+    from dcgan.framework import mx
     a = mx.nd.array(matmul_operands())
     return (lambda: mx.nd.FullyConnected(a, a, no_bias=True, num_hidden=MATMUL_SIZE)
             .wait_to_read()), 'MXNet FullyConnected (oneDNN)'
@@ -355,7 +359,7 @@ def measure_memory(args):
         mx.nd.waitall()
         stages.append((what, resident_mb()))
 
-    import mxnet as mx
+    from dcgan.framework import mx
     stage('MXNet loaded')
     import dcgan_mnist as app
     stage('the program\'s modules loaded (OpenCV, matplotlib)')
@@ -388,7 +392,7 @@ def pass_of(operator):
 def measure_passes(args):
     """MXNet's profiler over `iters` program steps: milliseconds per iteration in each pass,
     and the FLOPs each pass computes (D's input gradient in G's step skips D's weights)."""
-    import mxnet as mx
+    from dcgan.framework import mx
     import dcgan_mnist as app
     ctx = mxnet_context()
     generator, discriminator, judge = mxnet_networks(ctx, args.batch_size)
@@ -681,12 +685,12 @@ def main(argv=None):
     parser.add_argument('--warmup', type=int, default=2)
     parser.add_argument('--repeat', type=int, default=3)
     parser.add_argument('--batch-size', type=int, default=64)
-    parser.add_argument('--json', default='benchmark.json')
+    parser.add_argument('--json', default=os.path.join(HERE, 'benchmark.json'))
     parser.add_argument('--data-dir', default=None)
     parser.add_argument('--profile', action='store_true')
     parser.add_argument('--contender', choices=sorted(MEASUREMENTS), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
-    import mnist
+    from dcgan import mnist
     args.data_dir = args.data_dir or mnist.default_data_dir()
     if args.contender:
         result = MEASUREMENTS[args.contender](args)

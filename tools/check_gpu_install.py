@@ -1,20 +1,22 @@
 """Check, on any machine, that the GPU build of MXNet will find every library it needs.
 
-    python check_gpu_install.py
+    python tools/check_gpu_install.py
 
 It asks the dynamic loader (ldd) to resolve everything libmxnet.so links against, looking in
-the folders of the CUDA wheels that requirements.txt installs (as mxnet_setup.py makes the
+the folders of the CUDA wheels that requirements.txt installs (as dcgan/mxnet_setup.py makes the
 program do), and prints where each library comes from. The NVIDIA driver's own libcuda.so.1
 can only come from an installed driver, so on a machine without one it is reported and
 expected. Exit status 0: nothing else is missing.
 """
+import on_path  # noqa: F401  (first: the repository on sys.path, for dcgan/)
+# Then: refuses a Python MXNet cannot run, in one line, as every command here does.
+from dcgan import mxnet_setup
+
 import importlib.util
 import os
 import re
 import subprocess
 import sys
-
-import mxnet_setup
 
 DRIVER_LIBRARY = 'libcuda.so.1'
 _LDD_LINE = re.compile(r'^\s*(\S+)\s+=>\s+(not found|\S+)')

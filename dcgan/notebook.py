@@ -8,7 +8,7 @@ imported.
 """
 import sys
 
-import metrics
+from dcgan.console import Progress
 
 
 def in_kernel():
@@ -55,8 +55,8 @@ class PlainText:
         printer.text(self.text)
 
 
-class NotebookProgress(metrics.Progress):
-    """metrics.Progress as a line of text in its own output area, replaced in place."""
+class NotebookProgress(Progress):
+    """console.Progress as a line of text in its own output area, replaced in place."""
 
     def __init__(self, total, batch_size, done=0):
         super().__init__(total, batch_size, done=done)

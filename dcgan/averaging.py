@@ -16,7 +16,7 @@ worse, up to worse than the generator itself.
 
 Training never reads the average: it is used only to draw samples and to score them.
 """
-import mxnet as mx
+from dcgan.framework import mx
 
 DEFAULT_DECAY = 0.99
 

@@ -1,0 +1,29 @@
+"""The parts of the DCGAN program, one job a module. The commands at the top of the repository
+(dcgan_mnist.py, sample.py, score.py, launch.py) put them together; tools/ holds what
+developers run (benchmark, the averaging study, the GPU install check, the classifier's recipe).
+
+    framework      MXNet, imported the one way: after mxnet_setup, or one line saying why not
+    mxnet_setup    what must happen before MXNet loads (Python check, threads, numpy aliases)
+    devices        which device(s) to train on, and whether this MXNet build can use a GPU
+    cli            one-line flag errors and checked number types
+    mnist          the MNIST files and the tutorial's preparation of them
+    run_state      a run's settings and counters: what a checkpoint's state.json holds
+    checkpoint     writing, verifying and loading checkpoint folders (data only, no pickles)
+    averaging      the moving average of the generator's weights (--average-generator)
+    sampling       drawing digits from a generator's weights (the Sampler)
+    lenet          the scorer's classifier, shipped trained
+    scoring        the GAN scores (IS, FID, KID, coverage, precision/recall) in its space
+    console        where a run speaks: status lines above a live progress line
+    notebook       the same, under a Jupyter cell
+    csv_log        metrics.csv and scores.csv
+    curves         curves.png, the plot of metrics.csv
+    health         warnings a person watching training would want
+    hooks          what happens around an iteration: log, report, score, checkpoint
+    watchdog       a distributed worker whose peers are gone stops instead of hanging
+
+Importing a part runs nothing before mxnet_setup's checks but this file, which only names the
+repository's folder (where data/ and weights/ are).
+"""
+import os
+
+REPOSITORY = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
