@@ -37,12 +37,12 @@ import numpy as np
 import symbols
 from dcgan import checkpoint, devices, hooks, mnist, notebook, run_state, watchdog
 from dcgan.averaging import DEFAULT_DECAY
-from dcgan.cli import (OneLineArgumentParser, SetupError, context_spec, gpu_list,
-                       positive_float, positive_int, unit_interval)
+from dcgan.cli import (Check, OneLineArgumentParser, SetupError, check_writable, context_spec,
+                       fail, gpu_list, positive_float, positive_int)
 from dcgan.console import Console
 from dcgan.csv_log import SCORE_FIELDS, MetricsLog
 from dcgan.sampling import Sampler
-from dcgan.scoring import TrainingScorer
+from dcgan.scoring import MIN_SAMPLES, TrainingScorer
 from dcgan.stopping import Interrupted, StopRequested
 from rand_iter import RandIter
 
@@ -126,29 +126,31 @@ def parse_args(argv=None):
                      help='score the generator every K iterations with the shipped LeNet '
                           'scorer (see score.py) and log the scores to scores.csv; off by '
                           'default')
-    run.add_argument('--score-samples', type=positive_int, default=SCORE_SAMPLES, metavar='N',
+    run.add_argument('--score-samples', type=Check(int, low=MIN_SAMPLES),
+                     default=SCORE_SAMPLES, metavar='N',
                      help='samples per score during training (default: %(default)s)')
     model = parser.add_argument_group('training settings (the tutorial\'s by default; a '
                                       'resumed run keeps its own)')
-    model.add_argument('--seed', type=int, default=None,
+    settings = run_state.SETTINGS  # each flag checked as its field in a checkpoint is
+    model.add_argument('--seed', type=settings['seed'], default=None,
                        help='seed for the weight initialisation and all noise (default: a '
                             'random one, printed so the run can be repeated)')
-    model.add_argument('--batch-size', type=positive_int, default=None,
+    model.add_argument('--batch-size', type=settings['batch_size'], default=None,
                        help='images per batch (default: %d)' % BATCH_SIZE)
-    model.add_argument('--lr', type=positive_float, default=None,
+    model.add_argument('--lr', type=settings['lr'], default=None,
                        help='Adam learning rate, both networks (default: %g)' % LEARNING_RATE)
-    model.add_argument('--beta1', type=unit_interval, default=None,
+    model.add_argument('--beta1', type=settings['beta1'], default=None,
                        help='Adam beta1, both networks (default: %g)' % BETA1)
-    model.add_argument('--init-sigma', type=positive_float, default=None,
+    model.add_argument('--init-sigma', type=settings['init_sigma'], default=None,
                        help='standard deviation of the normal weight initialisation '
                             '(default: %g)' % INIT_SIGMA)
     model.add_argument('--average-generator', dest='average_decay', metavar='DECAY',
-                       type=unit_interval, nargs='?', const=DEFAULT_DECAY,
+                       type=settings['average_decay'], nargs='?', const=DEFAULT_DECAY,
                        default=None,
                        help='also keep an exponential moving average of the generator\'s '
                             'weights, with this decay (default when given: %g; warmed up, see '
                             'dcgan/averaging.py); off by default' % DEFAULT_DECAY)
-    model.add_argument('--noise-dim', type=positive_int, default=None,
+    model.add_argument('--noise-dim', type=settings['noise_dim'], default=None,
                        help='length Z of the generator\'s noise vector (default: %d)'
                             % symbols.NOISE_DIM)
     args = parser.parse_args(argv)
@@ -324,6 +326,7 @@ def create_output_dir(path):
         os.makedirs(path, exist_ok=True)
     except OSError as e:
         raise SetupError('cannot create output directory %s (%s)' % (path, e.strerror)) from None
+    check_writable(os.path.join(path, 'metrics.csv'), '--output-dir')
 
 
 def create_kvstore(args):
@@ -371,6 +374,16 @@ def pick_devices(args):
     return devices.choose_context(mx, args.context)
 
 
+def check_resources(args, ctx, resumed):
+    """What the run will need, checked before any work: memory for its settings (on the CPU:
+    a GPU's memory is not this machine's to measure), and a resumed run's folder to write in
+    (a new one is tried when it is made)."""
+    if ctx.device_type == 'cpu':
+        run_state.check_training_memory(vars(args))
+    if resumed:
+        check_writable(os.path.join(args.output_dir, 'metrics.csv'), '--resume')
+
+
 def load_image_iter(data_dir, batch_size, download=True, shard=(0, 1)):
     """The tutorial's real-image batches: all of MNIST, shuffled, 64x64x3 in [-1, 1] (for
     worker k of n in distributed training, its share: `shard` = (k, n))."""
@@ -394,6 +407,9 @@ def open_outputs(args, console, state, modules, ctx, resumed):
                              args.vis_every)]
     if args.score_every:
         scorer = TrainingScorer(args.data_dir, ctx, args.score_samples, args.seed)
+        if args.score_samples > scorer.real.num_test:
+            raise SetupError('--score-samples %d is more than the %d test digits the scores '
+                             'compare with' % (args.score_samples, scorer.real.num_test))
         around.append(hooks.Scoring(scorer, MetricsLog(path('scores.csv'), resume_after,
                                                        fields=SCORE_FIELDS),
                                     console, sampler, state, generator, args.score_every))
@@ -408,6 +424,8 @@ def set_up(args):
     rank, workers = (kvstore.rank, kvstore.num_workers) if kvstore else (0, 1)
     found, saved = open_run(args, chief=rank == 0)
     ctx, notice = pick_devices(args)
+    first_ctx = ctx[0] if isinstance(ctx, list) else ctx
+    check_resources(args, first_ctx, resumed=bool(found))
     if notice:
         print(notice)
     started = time.perf_counter()
@@ -436,7 +454,6 @@ def set_up(args):
     total = args.epochs * state.iterations_per_epoch
     if args.max_iters is not None:
         total = min(total, args.max_iters)
-    first_ctx = ctx[0] if isinstance(ctx, list) else ctx
     console = Console(total, args.batch_size, state.done, show_figures=not args.no_show)
     return Training(
         args=args, ctx=ctx, state=state, generator=generator, discriminator=discriminator,
@@ -535,7 +552,7 @@ def start(args):
         return set_up(args)
     except (SetupError, mnist.MnistDataError, devices.ContextError,
             checkpoint.CheckpointError) as e:
-        sys.exit('error: %s' % e)
+        fail(e)
 
 
 def run(t):
@@ -557,7 +574,7 @@ def run(t):
         sys.exit(EXIT_INTERRUPTED)
     except (checkpoint.SaveError, OSError) as e:  # a full disk, a write error
         t.console.progress.clear()
-        sys.exit('error: %s; %s' % (describe_write_error(e), where_to_resume(args.output_dir)))
+        fail('%s; %s' % (describe_write_error(e), where_to_resume(args.output_dir)))
     finally:
         t.hooks.close()
     t.console.say('Done: %d iterations in all. Checkpoints in %s; draw digits with: python '

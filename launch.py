@@ -16,12 +16,14 @@ DMLC_* variables they need. As shipped it cannot run on Python 3.9 or newer, nor
   non-zero if any worker failed. (Workers that lose a peer stop by themselves:
   dcgan_mnist.py's --stall-timeout.)
 - the scheduler's address is this machine's: 127.0.0.1 for --launcher local; for ssh give the
-  address the other hosts reach this one at with --host-ip (MXNet's guess otherwise).
+  address the other hosts reach this one at with --host-ip (MXNet's guess otherwise);
+- its own flags are checked first, each refused in one line: -n and -s at least 1 (ps-lite
+  waits for ever for a server that never comes), --launcher local, or ssh with a -H file (the
+  two mended here), and a command to run.
 """
 # First: refuses a Python MXNet cannot run, in one line, as every command here does.
 from dcgan import mxnet_setup  # noqa: F401
 
-import argparse
 import importlib.util
 import os
 import runpy
@@ -32,7 +34,11 @@ import sys
 import threading
 import time
 
+from dcgan.cli import Check, OneLineArgumentParser  # noqa: E402
+
 EXIT_FAILED = 1
+PROCESSES = Check(int, low=1, high=1024)  # workers, or servers, of one job
+LAUNCHERS = ('local', 'ssh')
 # After the last worker, the scheduler and servers get this long to end on their own.
 LINGER_SECONDS = 3
 
@@ -134,12 +140,25 @@ def schedule_on_a_free_port(tracker_class):
 
 
 def parse_own_flags(argv):
-    """(number of workers, launcher kind, --host-ip or None, argv for MXNet's launcher)."""
-    parser = argparse.ArgumentParser(add_help=False)
-    parser.add_argument('-n', '--num-workers', type=int)
+    """(number of workers, launcher kind, --host-ip or None, argv for MXNet's launcher); a
+    flag MXNet's launcher would choke or hang on ends the program in one line (exit 2)."""
+    parser = OneLineArgumentParser(prog='launch.py', add_help=False)
+    parser.add_argument('-n', '--num-workers', type=PROCESSES, required=True)
+    parser.add_argument('-s', '--num-servers', type=PROCESSES)
+    parser.add_argument('-H', '--hostfile', default=None)
     parser.add_argument('--launcher', default='ssh')
     parser.add_argument('--host-ip', default=None)
-    known, _ = parser.parse_known_args(argv)
+    known, command = parser.parse_known_args(argv)
+    if known.launcher not in LAUNCHERS:
+        parser.error('--launcher %r: this launcher runs --launcher local or ssh (MXNet\'s mpi, '
+                     'sge and yarn are not mended here)' % known.launcher)
+    if known.launcher == 'ssh' and not (known.hostfile and os.path.isfile(known.hostfile)):
+        parser.error('--launcher ssh needs -H FILE, a file of the hosts, one a line%s; on one '
+                     'machine give --launcher local' % (' (%s is none)' % known.hostfile
+                                                        if known.hostfile else ''))
+    if not [word for word in command if not word.startswith('-')]:
+        parser.error('give the command each process runs, e.g. python dcgan_mnist.py '
+                     '--kvstore dist_sync --seed 1')
     if '--host-ip' in argv:
         at = argv.index('--host-ip')
         argv = argv[:at] + argv[at + 2:]

@@ -11,16 +11,20 @@ batch's own statistics, in batches of the training batch size, as the generator 
 from dcgan.framework import mx
 
 import os
-import sys
 
 import numpy as np
 
 import visualize
 from dcgan import checkpoint, devices, run_state
-from dcgan.cli import OneLineArgumentParser, positive_int
+from dcgan.cli import (OneLineArgumentParser, SetupError, check_memory, check_writable, fail,
+                       positive_int, seed)
 from dcgan.sampling import sampler_from_checkpoint
 
 GRID_COLUMNS = 10
+# Memory per digit drawn: its image and noise in float32, twice (batches, then joined), and
+# its cell of the PNG grid; and what sampling needs besides (the libraries, the generator).
+BYTES_PER_DIGIT = 2 * 4 * (3 * 64 * 64 + 100) + 3 * 64 * 64
+BASE_BYTES = 600e6
 
 
 def parse_args(argv=None):
@@ -31,7 +35,7 @@ def parse_args(argv=None):
                                            'checkpoint is used)')
     parser.add_argument('--num', type=positive_int, default=100,
                         help='how many digits (default: %(default)s)')
-    parser.add_argument('--seed', type=int, default=0,
+    parser.add_argument('--seed', type=seed, default=0,
                         help='seed of the noise (default: %(default)s)')
     parser.add_argument('--out', default='samples.png',
                         help='the PNG grid to write (default: %(default)s)')
@@ -52,15 +56,19 @@ def main(argv=None):
     args = parse_args(argv)
     outputs = [args.out] + ([args.npy] if args.npy else [])
     try:
-        for path in outputs:
+        for path, flag in zip(outputs, ('--out', '--npy')):
             if os.path.exists(path) and not args.overwrite:
                 raise checkpoint.CheckpointError('%s exists; choose another name or pass '
                                                  '--overwrite' % path)
+            check_writable(path, flag)
+        rows = -(-args.num // args.columns)
+        check_memory(BASE_BYTES + args.num * BYTES_PER_DIGIT + rows * args.columns * 3 * 64 * 64,
+                     '--num %d in --columns %d' % (args.num, args.columns))
         ctx, _ = devices.choose_context(mx, args.context)
         found, state = run_state.open_checkpoint(args.checkpoint, 'python sample.py %s')
         sampler = sampler_from_checkpoint(found, state, ctx, args.averaged)
-    except (checkpoint.CheckpointError, devices.ContextError) as e:
-        sys.exit('error: %s' % e)
+    except (checkpoint.CheckpointError, devices.ContextError, SetupError) as e:
+        fail(e)
     images, _ = sampler.sample(args.num, args.seed)
     visualize.save_grid(visualize.batch_to_grid(images, args.columns), args.out)
     if args.npy:

@@ -28,10 +28,10 @@ import os
 import sys
 
 from dcgan import checkpoint, devices, lenet, mnist, run_state
-from dcgan.cli import OneLineArgumentParser, positive_int
+from dcgan.cli import Check, OneLineArgumentParser, SetupError, check_writable, fail, seed
 from dcgan.lenet import classifier_input
 from dcgan.sampling import Sampler, sampler_from_checkpoint
-from dcgan.scoring import (CACHE_DIR, NUM_SAMPLES, RealDigits, format_table,
+from dcgan.scoring import (CACHE_DIR, MIN_SAMPLES, NUM_SAMPLES, RealDigits, format_table,
                            score_inputs)
 from dcgan_mnist import build_generator
 
@@ -53,9 +53,9 @@ def parse_args(argv=None):
                                    'generator checkpoint against MNIST with a LeNet classifier.')
     parser.add_argument('checkpoint', help='a checkpoint folder, or a run folder (its newest '
                                            'checkpoint is used)')
-    parser.add_argument('--num', type=positive_int, default=NUM_SAMPLES,
+    parser.add_argument('--num', type=Check(int, low=MIN_SAMPLES), default=NUM_SAMPLES,
                         help='samples to score (default: %(default)s; compare only equal N)')
-    parser.add_argument('--seed', type=int, default=0,
+    parser.add_argument('--seed', type=seed, default=0,
                         help='seed of the sample noise and of the subsets (default: 0)')
     parser.add_argument('--json', default=None,
                         help='where to write the numbers (default: score-nN.json in the '
@@ -95,14 +95,17 @@ def main(argv=None):
         averaged = None
         if os.path.exists(os.path.join(found, checkpoint.AVERAGE)):
             averaged = sampler_from_checkpoint(found, state, ctx, averaged=True)
+        json_path = (args.json if args.json is not None
+                     else os.path.join(found, 'score-n%d.json' % args.num))
+        check_writable(json_path, '--json')
         classifier = load_scorer(args.classifier, ctx)
         real = RealDigits(classifier, args.data_dir, args.cache_dir)
     except (checkpoint.CheckpointError, lenet.ClassifierError, mnist.MnistDataError,
-            devices.ContextError) as e:
-        sys.exit('error: %s' % e)
+            devices.ContextError, SetupError) as e:
+        fail(e)
     if args.num > real.num_test:
-        sys.exit('error: --num %d is more than the %d test digits the scores compare with'
-                 % (args.num, real.num_test))
+        fail('--num %d is more than the %d test digits the scores compare with'
+             % (args.num, real.num_test))
     print('Classifier %s: %.2f%% on the test digits'
           % (classifier.sha256[:12], 100 * real.test_accuracy))
 
@@ -119,7 +122,6 @@ def main(argv=None):
             state['batch_size'], state['noise_dim'], args.seed, ctx))))
     print('%d samples from %s:' % (args.num, found))
     print(format_table(columns))
-    json_path = args.json or os.path.join(found, 'score-n%d.json' % args.num)
     with open(json_path, 'w') as f:
         json.dump({'checkpoint': found, 'classifier_sha256': classifier.sha256,
                    'classifier_shipped': classifier.sha256 == lenet.SHIPPED_SHA256,

@@ -29,6 +29,7 @@ import json
 import os
 import re
 import shutil
+import stat
 
 import numpy as np
 
@@ -48,6 +49,9 @@ DELETING = '.deleting'
 OPTIMIZER_SETTINGS = ('lr', 'beta1', 'beta2', 'epsilon', 'wd', 'rescale_grad',
                       'clip_gradient', 'begin_num_update')
 _NAME = re.compile(r'^iter-(\d{7,})$')
+_SHA256 = re.compile(r'^[0-9a-f]{64}$')
+JSON_LIMIT = 1 << 20  # bytes of state.json and of an optimizer record at the most
+MAX_STEPS = 2 ** 31 - 1  # an optimizer's step counts at the most
 
 
 class CheckpointError(Exception):
@@ -65,6 +69,37 @@ def checkpoint_dir(run_dir, global_iteration):
 def sha256_of(path):
     digest = hashlib.sha256()
     with open(path, 'rb') as f:
+        for block in iter(lambda: f.read(1 << 20), b''):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _open_regular(path, limit=None):
+    """A binary file object of `path`, refused (CheckpointError) unless it is a regular file
+    (not a symbolic link, a device, a pipe or a folder) of at most `limit` bytes: no read of a
+    checkpoint can hang, run without end, or follow a link out of its folder."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except OSError as e:
+        if e.errno == errno.ELOOP:
+            raise CheckpointError('%s is a symbolic link, not a file' % path) from None
+        raise CheckpointError('%s is missing or unreadable (%s)' % (path, e.strerror)) from None
+    info = os.fstat(fd)
+    if not stat.S_ISREG(info.st_mode):
+        os.close(fd)
+        raise CheckpointError('%s is not a regular file' % path)
+    if limit is not None and info.st_size > limit:
+        os.close(fd)
+        raise CheckpointError('%s is %d bytes, more than a checkpoint of this run holds there '
+                              '(at most %d)' % (path, info.st_size, limit))
+    os.set_blocking(fd, True)
+    return os.fdopen(fd, 'rb')
+
+
+def _file_sha256(path, limit=None):
+    """sha256_of a checkpoint's file, read as _open_regular allows."""
+    digest = hashlib.sha256()
+    with _open_regular(path, limit) as f:
         for block in iter(lambda: f.read(1 << 20), b''):
             digest.update(block)
     return digest.hexdigest()
@@ -131,7 +166,11 @@ def restore_optimizer(module, folder, name):
                                          getattr(optimizer, setting)))
         arrays = load_arrays(os.path.join(folder, name + '.states'))
         states = {}
+        template = _state_parts(optimizer.create_state(0, mx.nd.zeros((1,))))
         for index, kind, count in layout:
+            if type(index) is not int or count != len(template):
+                raise ValueError('weight %r has %r parts of state, this optimizer %d'
+                                 % (index, count, len(template)))
             parts = tuple(arrays['%d.%d' % (index, position)] for position in range(count))
             if kind == 'tuple':
                 states[index] = parts        # Adam: (mean, variance)
@@ -141,8 +180,9 @@ def restore_optimizer(module, folder, name):
                 states[index] = None         # no state, as for plain SGD
         counts = {int(device): {index: count for index, count in pairs}
                   for device, pairs in record['update_counts'].items()}
-        num_update = int(record['num_update'])
-    except (KeyError, TypeError, ValueError, IndexError) as e:
+        num_update = record['num_update']
+        _check_optimizer_state(module, states, counts, num_update)
+    except (KeyError, TypeError, ValueError, IndexError, AttributeError) as e:
         raise CheckpointError('%s does not describe this optimizer (%s: %s)'
                               % (record_path, type(e).__name__, e)) from None
     optimizer._all_index_update_counts = counts or {0: {}}
@@ -151,6 +191,29 @@ def restore_optimizer(module, folder, name):
     optimizer.num_update = num_update
     updater.states = states
     updater.states_synced = dict.fromkeys(states, False)  # moved to the device on first use
+
+
+def _check_optimizer_state(module, states, counts, num_update):
+    """ValueError unless `states` hold one state per weight and device, each array of its
+    weight's shape, and the step counts are whole numbers a run can reach: what the next
+    update would otherwise meet as a shape error inside MXNet, or compute from."""
+    devices = len(module._context)
+    shapes = {weight * devices + device: arrays[device].shape
+              for weight, arrays in enumerate(module._exec_group.param_arrays)
+              for device in range(devices)}
+    if set(states) != set(shapes):
+        raise ValueError('it holds the state of %d weights, this network has %d'
+                         % (len(states), len(shapes)))
+    for index, state in states.items():
+        for part in _state_parts(state):
+            if part.shape != shapes[index]:
+                raise ValueError('the state of weight %d has shape %s, the weight %s'
+                                 % (index, part.shape, shapes[index]))
+    numbers = [num_update] + [count for per_device in counts.values()
+                              for count in per_device.values()]
+    if not all(type(n) is int and 0 <= n <= MAX_STEPS for n in numbers) or \
+            not all(type(index) is int for per_device in counts.values() for index in per_device):
+        raise ValueError('its step counts are not whole numbers from 0 to %d' % MAX_STEPS)
 
 
 # ============================== saving ==============================
@@ -304,12 +367,14 @@ def find_checkpoint(path):
     return checkpoints[-1]
 
 
-def _read_json(path):
+def _read_json(path, limit=JSON_LIMIT):
     try:
-        with open(path, 'rb') as f:
+        with _open_regular(path, limit) as f:
             return json.loads(f.read().decode('utf-8'))
     except (OSError, ValueError) as e:
         raise CheckpointError('%s cannot be read (%s)' % (path, e)) from None
+    except RecursionError:
+        raise CheckpointError('%s cannot be read (nested too deeply)' % path) from None
 
 
 def load_state(checkpoint):
@@ -317,12 +382,12 @@ def load_state(checkpoint):
     path = os.path.join(checkpoint, STATE)
     state = _read_json(path)
     version = state.get('format') if isinstance(state, dict) else None
-    if version == 1:
+    if type(version) is int and version == 1:
         raise CheckpointError(
             '%s is a checkpoint of the old format 1, whose optimizer files are pickles that '
             'could run code when loaded; this program loads no pickles (its weights are in '
             'the .params files, readable with mx.nd.load)' % checkpoint)
-    if version != FORMAT:
+    if type(version) is not int or version != FORMAT:
         raise CheckpointError('%s is of format %r; this program reads format %d'
                               % (path, version, FORMAT))
     if state.get('state_sha256') != state_digest(state):
@@ -340,51 +405,77 @@ def check_fields(checkpoint, state, required_fields=None):
                               % (os.path.join(checkpoint, STATE), ', '.join(missing)))
 
 
-def verify_files(checkpoint, state):
-    """Raise a CheckpointError naming the first file whose SHA-256 is not the recorded one."""
-    for name, expected in sorted(state['files'].items()):
+def listed_files(checkpoint, state):
+    """state.json's `files`: {plain file name: SHA-256 in hex}, else CheckpointError."""
+    files = state['files']
+    path = os.path.join(checkpoint, STATE)
+    if not isinstance(files, dict):
+        raise CheckpointError('%s: files is not a table of file names and SHA-256 sums' % path)
+    for name, digest in files.items():
+        if name in ('', '.', '..', STATE) or os.path.basename(name) != name:
+            raise CheckpointError('%s lists %r, which is not a file of a checkpoint folder'
+                                  % (path, name))
+        if not (isinstance(digest, str) and _SHA256.match(digest)):
+            raise CheckpointError('%s: the SHA-256 of %s is not 64 hexadecimal digits'
+                                  % (path, name))
+    return files
+
+
+def verify_files(checkpoint, state, limits=None):
+    """Raise a CheckpointError naming the first file whose SHA-256 is not the recorded one.
+    With `limits` ({name: most bytes}, the files the checkpoint must hold), state.json must list
+    exactly those, each no larger than its limit: a closed list."""
+    files = listed_files(checkpoint, state)
+    if limits is not None:
+        path = os.path.join(checkpoint, STATE)
+        for name in sorted(set(files) - set(limits)):
+            raise CheckpointError('%s lists %r, which a checkpoint of this run does not hold'
+                                  % (path, name))
+        for name in sorted(set(limits) - set(files)):
+            raise CheckpointError('%s does not list %s' % (path, name))
+    for name, expected in sorted(files.items()):
         path = os.path.join(checkpoint, name)
-        try:
-            actual = sha256_of(path)
-        except OSError as e:
-            raise CheckpointError('%s is missing or unreadable (%s)'
-                                  % (path, e.strerror)) from None
-        if actual != expected:
+        if _file_sha256(path, limits and limits[name]) != expected:
             raise CheckpointError('%s is damaged: its SHA-256 is not the one state.json '
                                   'recorded' % path)
 
 
-def _verified_state(checkpoint, required_fields):
-    """The checkpoint's state.json, after checking it holds the fields it must (see
-    check_fields) and that every file is the one it recorded."""
+def _verified_state(checkpoint, check_state):
+    """The checkpoint's state.json, after checking its content (`check_state(folder, state)`
+    returns the {name: size limit} of the files it must list; without it, any `files`) and
+    that every file is the one it recorded."""
     state = load_state(checkpoint)
-    check_fields(checkpoint, state, required_fields)
-    verify_files(checkpoint, state)
+    if check_state:
+        limits = check_state(checkpoint, state)
+    else:
+        check_fields(checkpoint, state)
+        limits = None
+    verify_files(checkpoint, state, limits)
     return state
 
 
-def _intact(checkpoint, required_fields=None):
+def _intact(checkpoint, check_state=None):
     try:
-        _verified_state(checkpoint, required_fields)
+        _verified_state(checkpoint, check_state)
         return True
     except CheckpointError:
         return False
 
 
-def open_checkpoint(path, how_to_use, required_fields=None):
-    """(folder, state) of the checkpoint at `path` (or the newest of the run at `path`), its
-    state.json holding the fields it must (run_state.open_checkpoint gives the run's schema
-    as `required_fields`) and every file verified.
-    A damaged or incomplete one is refused; when `path` is a run, the message names the newest
-    intact checkpoint before it, and how to use it (`how_to_use % folder`)."""
+def open_checkpoint(path, how_to_use, check_state=None):
+    """(folder, state) of the checkpoint at `path` (or the newest of the run at `path`),
+    checked by `check_state` (run_state.open_checkpoint gives the run's schema) and every
+    file verified. A damaged, incomplete or impossible one is refused; when `path` is a run,
+    the message names the newest intact checkpoint before it, and how to use it
+    (`how_to_use % folder`)."""
     found = find_checkpoint(path)
     try:
-        return found, _verified_state(found, required_fields)
+        return found, _verified_state(found, check_state)
     except CheckpointError as damage:
         if found == path:
             raise
         older = [c for c in reversed(list_checkpoints(path))
-                 if c != found and _intact(c, required_fields)]
+                 if c != found and _intact(c, check_state)]
         advice = ('the newest intact checkpoint is %s: %s' % (older[0], how_to_use % older[0])
                   if older else 'no older checkpoint of %s is intact' % path)
         raise CheckpointError('%s; %s' % (damage, advice)) from None

@@ -1,6 +1,17 @@
-"""Command-line pieces shared by the programs: one-line errors and checked number types."""
+"""What the commands share: one-line errors, checked values, and the checks of what a request
+needs (a folder to write in, memory) made before any work starts.
+
+A `Check` is a kind and a range. It checks a flag's text (as an argparse type) and a value read
+from a file (a checkpoint's state.json) with the same code, in the same words: `--batch-size 0`
+is refused with "'0' must be at least 1", a state.json whose batch_size is 0 with "batch_size 0
+must be at least 1".
+"""
 import argparse
 import math
+import os
+import sys
+import tempfile
+import unicodedata
 
 
 class SetupError(Exception):
@@ -8,39 +19,91 @@ class SetupError(Exception):
     in one line."""
 
 
+def one_line(text):
+    """`text` with every control character (a line break among them: \\n, \\r, \\x85, ...)
+    written as its escape, so that a message that quotes input stays one line."""
+    return ''.join(c.encode('unicode_escape').decode('ascii')
+                   if unicodedata.category(c) in ('Cc', 'Zl', 'Zp') else c for c in text)
+
+
+def fail(error):
+    """End the command with one line, `error: ...`, and exit status 1."""
+    sys.exit('error: ' + one_line(str(error)))
+
+
 class OneLineArgumentParser(argparse.ArgumentParser):
     """argparse that reports a bad flag in one line instead of usage text plus a line."""
 
     def error(self, message):
-        self.exit(2, '%s: error: %s (see --help)\n' % (self.prog, message))
+        self.exit(2, '%s: error: %s (see --help)\n' % (self.prog, one_line(message)))
 
 
-def _convert(text, kind, description):
-    try:
-        return kind(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError('%r is not %s' % (text, description)) from None
+class Check:
+    """A whole number (`int`) or a finite number (`float`) in a range: from `low` (above it when
+    `above`) to `high` (below it when `below`); None leaves that side open."""
+
+    def __init__(self, kind, low=None, high=None, above=False, below=False):
+        self.kind, self.low, self.high, self.above, self.below = kind, low, high, above, below
+        self.__name__ = 'whole number' if kind is int else 'number'  # argparse's word for it
+
+    def __repr__(self):
+        return 'Check(%s %s)' % (self.__name__, self.range_words())
+
+    def range_words(self):
+        finite = '' if self.kind is int else 'a finite number '
+        if self.high is None:
+            return ('must be %sabove %s' % (finite, self.low) if self.above
+                    else 'must be at least %s' % self.low)
+        if self.low is None:
+            return ('must be below %s' if self.below else 'must be at most %s') % self.high
+        if self.below:
+            return 'must be at least %s and below %s' % (self.low, self.high)
+        return 'must be from %s to %s' % (self.low, self.high)
+
+    def in_range(self, value):
+        if self.kind is float and not math.isfinite(value):
+            return False
+        if self.low is not None and (value <= self.low if self.above else value < self.low):
+            return False
+        if self.high is not None and (value >= self.high if self.below else value > self.high):
+            return False
+        return True
+
+    def value(self, value, shown=None):
+        """`value` itself (a float for `float`) when it is of the kind and in range, else
+        ValueError saying why; `shown` is how the message shows it (default: its repr)."""
+        shown = repr(value) if shown is None else shown
+        numeric = isinstance(value, int) or (self.kind is float and isinstance(value, float))
+        if isinstance(value, bool) or not numeric:
+            raise ValueError('%s is not %s' % (shown, 'a whole number' if self.kind is int
+                                                else 'a number'))
+        try:
+            value = self.kind(value)
+        except OverflowError:  # a whole number too large for a float: out of any range
+            raise ValueError('%s %s' % (shown, self.range_words())) from None
+        if not self.in_range(value):
+            raise ValueError('%s %s' % (shown, self.range_words()))
+        return value
+
+    def __call__(self, text):
+        """As an argparse type: the flag's text converted and checked."""
+        try:
+            value = self.kind(text)
+        except (ValueError, OverflowError):
+            raise argparse.ArgumentTypeError('%r is not %s' % (
+                text, 'a whole number' if self.kind is int else 'a number')) from None
+        try:
+            return self.value(value, shown=repr(text))
+        except ValueError as e:
+            raise argparse.ArgumentTypeError(str(e)) from None
 
 
-def positive_int(text):
-    value = _convert(text, int, 'a whole number')
-    if value < 1:
-        raise argparse.ArgumentTypeError('%r must be at least 1' % text)
-    return value
-
-
-def positive_float(text):
-    value = _convert(text, float, 'a number')
-    if not (math.isfinite(value) and value > 0):
-        raise argparse.ArgumentTypeError('%r must be a finite number above 0' % text)
-    return value
-
-
-def unit_interval(text):
-    value = _convert(text, float, 'a number')
-    if not 0 <= value < 1:
-        raise argparse.ArgumentTypeError('%r must be at least 0 and below 1' % text)
-    return value
+positive_int = Check(int, low=1)
+positive_float = Check(float, low=0, above=True)
+unit_interval = Check(float, low=0, high=1, below=True)
+# numpy's RandomState, which draws the fixed noise and every sample's noise, takes seeds below
+# 2**32.
+seed = Check(int, low=0, high=2 ** 32 - 1)
 
 
 def context_spec(text):
@@ -67,3 +130,52 @@ def gpu_list(text):
     except argparse.ArgumentTypeError:
         raise argparse.ArgumentTypeError('%r is not a list of distinct GPU numbers such as 0,1'
                                          % text) from None
+
+
+# ============================== what a request needs ==============================
+
+def check_writable(path, flag):
+    """Raise SetupError unless a file can be written at `path` (given with `flag`): its folder
+    exists and takes a new file. Tried for real (a temporary file), since permissions alone do
+    not tell (root, read-only file systems)."""
+    if '\0' in path or not os.path.basename(path):
+        raise SetupError('%s %r is not a file name' % (flag, path))
+    folder = os.path.dirname(os.path.abspath(path))
+    if os.path.isdir(path):
+        raise SetupError('%s %s is a folder, not a file name' % (flag, path))
+    if not os.path.isdir(folder):
+        raise SetupError('%s %s: the folder %s does not exist' % (flag, path, folder))
+    try:
+        tempfile.TemporaryFile(dir=folder).close()
+    except OSError as e:
+        raise SetupError('%s %s: cannot write in %s (%s)' % (flag, path, folder,
+                                                            e.strerror)) from None
+
+
+def available_memory():
+    """Bytes of memory this machine can give a new allocation now (MemAvailable), or None
+    where that cannot be read."""
+    try:
+        with open('/proc/meminfo') as f:
+            for line in f:
+                if line.startswith('MemAvailable:'):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
+
+
+def check_memory(needed, what, available=None):
+    """Raise SetupError when `needed` bytes (for `what`, in words) are more than the machine has
+    available."""
+    available = available_memory() if available is None else available
+    if available is not None and needed > available:
+        raise SetupError('%s needs about %s of memory; this machine has %s available'
+                         % (what, describe_bytes(needed), describe_bytes(available)))
+
+
+def describe_bytes(count):
+    for unit, size in (('TB', 1e12), ('GB', 1e9), ('MB', 1e6)):
+        if count >= size:
+            return '%.1f %s' % (count / size, unit)
+    return '%d bytes' % count

@@ -183,7 +183,7 @@ class MnistBatches:
     """
 
     def __init__(self, images, batch_size, size, seed=ORDER_SEED, shard=(0, 1)):
-        import mxnet as mx  # this module's readers and preparation do not need MXNet
+        from dcgan.framework import mx  # this module's readers and preparation do not need it
         self._mx = mx
         self.images = images
         self.batch_size = batch_size

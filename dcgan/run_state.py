@@ -1,17 +1,26 @@
-"""A run's state: its settings, where it is, its fixed noise and its generator average. The one
-place that says what a checkpoint's state.json holds about the run (checkpoint.py adds the
-format, the files' SHA-256 sums and its own).
+"""A run's state: its settings, where it is, its fixed noise and its generator average; and the
+one schema of it, which the flags and a checkpoint's state.json are both checked against
+(checkpoint.py adds the format, the files' SHA-256 sums and its own).
 
     settings      fixed when a run starts, kept when it resumes (a flag may repeat one, never
-                  change it): SETTINGS
+                  change it): SETTINGS, each with the Check its flag and its field share
     where it is   global_iteration (iterations done), epoch, iterations_per_epoch
     what it fits  num_images, data_seed, devices, workers: a resumed run must have them again
     why saved     reason ('every 500 iterations', 'epoch end', 'end', 'interrupted'), and
-                  mxnet_version
+                  mxnet_version: for people; any text is accepted
     the average   average_updates, when the run keeps one (average_decay is not None)
 
-The fixed noise and the average's weights are arrays, saved beside state.json as files.
+Beside the fields' kinds and ranges, what holds between them in every run this program wrote:
+iterations_per_epoch follows from num_images and batch_size, epoch from global_iteration, the
+batch splits evenly across the devices, and the average has been updated once an iteration.
+The files a checkpoint holds are exactly those of `checkpoint_files`, none larger than the
+networks and the formats imply; the fixed noise is finite float32 of shape (batch, Z, 1, 1).
+
+Accepted as harmless: keys state.json does not define (a later version's additions: they are
+read by no one and dropped by the next save), and any mxnet_version (a checkpoint holds
+arrays and JSON, which any MXNet 1.x reads the same).
 """
+import math
 import os
 import random
 from dataclasses import dataclass
@@ -19,27 +28,172 @@ from typing import Optional
 
 import numpy as np
 
+import symbols
 from dcgan import averaging, checkpoint, mnist
-from dcgan.cli import SetupError
+from dcgan.cli import Check, SetupError, check_memory, positive_float, seed, unit_interval
 from dcgan.framework import mx
 
+# Far more iterations than a run can do (at 2 s each, 136 years): a bound on the counters.
+MAX_ITERATIONS = 2 ** 31 - 1
+MAX_PROCESSES = 1024     # devices of a worker, workers of a run
+
 # The settings that define a run's training, as flags (--batch-size ...) and in state.json.
-SETTINGS = ('batch_size', 'lr', 'beta1', 'init_sigma', 'noise_dim', 'seed', 'average_decay')
-# The fields a run reads back from state.json (settings included); the others are for people.
-RESUME_FIELDS = ('global_iteration', 'iterations_per_epoch', 'num_images', 'devices',
-                 'workers') + SETTINGS
-SEED_RANGE = 2 ** 31  # a fresh run's random seed is below this
+# average_decay may also be None (no average).
+SETTINGS = {'batch_size': Check(int, low=1), 'lr': positive_float, 'beta1': unit_interval,
+            'init_sigma': positive_float, 'noise_dim': Check(int, low=1), 'seed': seed,
+            'average_decay': unit_interval}
+# The rest of what a run reads back from state.json.
+COUNTERS = {'global_iteration': Check(int, low=0, high=MAX_ITERATIONS),
+            'epoch': Check(int, low=0, high=MAX_ITERATIONS),
+            'iterations_per_epoch': Check(int, low=1, high=MAX_ITERATIONS),
+            'num_images': Check(int, low=1),
+            'data_seed': Check(int, low=mnist.ORDER_SEED, high=mnist.ORDER_SEED),
+            'devices': Check(int, low=1, high=MAX_PROCESSES),
+            'workers': Check(int, low=1, high=MAX_PROCESSES)}
+AVERAGE_UPDATES = Check(int, low=0, high=MAX_ITERATIONS)
+TEXTS = ('reason', 'mxnet_version')
+MAX_TEXT = 200
+RESUME_FIELDS = tuple(COUNTERS) + tuple(SETTINGS)
+
+# Memory a run needs, measured on the CPU (docs/speed.md, "where the memory goes"): the
+# libraries; per byte of parameters, about six (weights, gradients, Module's host copy, Adam's
+# two moments, D's kept gradients); per image of a batch, its activations.
+LIBRARIES_BYTES = 400e6
+PARAMETER_COPIES = 6
+ACTIVATION_BYTES_PER_IMAGE = 7e6
+FLOAT_BYTES = 4
+# A parameter or optimizer file: its arrays' bytes, and at most this much around each array
+# (shape, type, name) and around the whole. The other files' limits: below.
+ARRAY_OVERHEAD = 1024
+FILE_OVERHEAD = 4096
+JSON_LIMIT = 1 << 20
 
 
 def required_fields(state):
     """What a state.json must hold for a run to continue from it (average_updates when the run
     keeps an average)."""
-    return RESUME_FIELDS + (('average_updates',) if state.get('average_decay') else ())
+    return RESUME_FIELDS + (('average_updates',) if state.get('average_decay') is not None
+                            else ())
+
+
+def network_shapes(batch_size, noise_dim):
+    """{'generator': {name: shape}, 'discriminator': {...}}: the weights and BatchNorm
+    statistics of both networks (inputs and labels left out), from symbols.py."""
+    found = {}
+    for name, symbol, inputs in (
+            ('generator', symbols.generator_symbol(), {'rand': (batch_size, noise_dim, 1, 1)}),
+            ('discriminator', symbols.discriminator_symbol(),
+             {'data': (batch_size, symbols.IMAGE_CHANNELS, symbols.IMAGE_SIZE,
+                       symbols.IMAGE_SIZE), 'label': (batch_size,)})):
+        arg_shapes, _, aux_shapes = symbol.infer_shape(**inputs)
+        weights = {arg: shape for arg, shape in zip(symbol.list_arguments(), arg_shapes)
+                   if arg not in inputs}
+        statistics = dict(zip(symbol.list_auxiliary_states(), aux_shapes))
+        found[name] = (weights, statistics)
+    return found
+
+
+def _array_file_limit(shapes, copies=1):
+    elements = sum(int(np.prod(shape)) for shape in shapes)
+    return FILE_OVERHEAD + copies * (FLOAT_BYTES * elements + ARRAY_OVERHEAD * len(shapes))
+
+
+def checkpoint_files(settings, devices):
+    """{name: the most bytes it can hold} of every file a checkpoint of a run with these
+    settings (and devices per worker) holds besides state.json."""
+    files = {}
+    shapes = network_shapes(settings['batch_size'], settings['noise_dim'])
+    for name, (weights, statistics) in shapes.items():
+        files[name + '.params'] = _array_file_limit(list(weights.values()) +
+                                                    list(statistics.values()))
+        # Adam's two moments of every weight, on every device.
+        files[name + '.states'] = _array_file_limit(list(weights.values()), 2 * devices)
+        files[name + '.optimizer.json'] = JSON_LIMIT
+    files[checkpoint.FIXED_NOISE] = FILE_OVERHEAD + FLOAT_BYTES * (
+        settings['batch_size'] * settings['noise_dim'])
+    if settings['average_decay'] is not None:
+        files[checkpoint.AVERAGE] = _array_file_limit(list(shapes['generator'][0].values()))
+    return files
+
+
+def training_memory(batch_size, noise_dim):
+    """About how many bytes of memory training with these settings needs."""
+    parameters = sum(int(np.prod(shape)) for weights, statistics in
+                     network_shapes(1, noise_dim).values() for shape in weights.values())
+    return (LIBRARIES_BYTES + PARAMETER_COPIES * FLOAT_BYTES * parameters
+            + ACTIVATION_BYTES_PER_IMAGE * batch_size)
+
+
+def check_training_memory(settings, what='training'):
+    """SetupError when the machine has too little memory for these settings."""
+    check_memory(training_memory(settings['batch_size'], settings['noise_dim']),
+                 '%s with --batch-size %d and --noise-dim %d'
+                 % (what, settings['batch_size'], settings['noise_dim']))
+
+
+def check_state(folder, state):
+    """Refuse (CheckpointError, one line naming the field) a state.json that is not one this
+    program could have written; returns {name: size limit} of the files it must list."""
+    path = os.path.join(folder, checkpoint.STATE)
+    checkpoint.check_fields(folder, state, required_fields)
+
+    def refuse(problem):
+        raise checkpoint.CheckpointError('%s: %s' % (path, problem))
+
+    fields = dict(COUNTERS, **SETTINGS)
+    if state['average_decay'] is not None:
+        fields['average_updates'] = AVERAGE_UPDATES
+    for name, check in fields.items():
+        if name == 'average_decay' and state[name] is None:
+            continue
+        try:
+            check.value(state[name])
+        except ValueError as e:
+            refuse('%s %s' % (name, e))
+    for name in TEXTS:
+        if name in state and not (isinstance(state[name], str) and len(state[name]) <= MAX_TEXT):
+            refuse('%s is not a text of at most %d characters' % (name, MAX_TEXT))
+    follows = math.ceil(state['num_images'] / state['batch_size'])
+    if state['num_images'] < state['batch_size']:
+        refuse('batch_size %d is more than its num_images %d'
+               % (state['batch_size'], state['num_images']))
+    if state['iterations_per_epoch'] != follows:
+        refuse('iterations_per_epoch %d does not follow from num_images %d and batch_size %d '
+               '(%d)' % (state['iterations_per_epoch'], state['num_images'],
+                         state['batch_size'], follows))
+    if state['epoch'] != state['global_iteration'] // follows:
+        refuse('epoch %d does not follow from global_iteration %d and iterations_per_epoch %d'
+               % (state['epoch'], state['global_iteration'], follows))
+    if state['batch_size'] % state['devices']:
+        refuse('batch_size %d does not split evenly across its %d devices'
+               % (state['batch_size'], state['devices']))
+    if state['average_decay'] is not None and \
+            state['average_updates'] != state['global_iteration']:
+        refuse('average_updates %d is not global_iteration %d: the average is updated once an '
+               'iteration' % (state['average_updates'], state['global_iteration']))
+    return checkpoint_files(state, state['devices'])
 
 
 def open_checkpoint(path, how_to_use):
-    """checkpoint.open_checkpoint with this schema: (folder, state), verified, complete."""
-    return checkpoint.open_checkpoint(path, how_to_use, required_fields)
+    """checkpoint.open_checkpoint with this schema: (folder, state), every field checked, the
+    files exactly those the run's checkpoints hold, each verified, the fixed noise sound (a
+    25 KB read; resuming reads it again to use it)."""
+    found, state = checkpoint.open_checkpoint(path, how_to_use, check_state)
+    load_fixed_noise(found, state)
+    return found, state
+
+
+def load_fixed_noise(found, settings):
+    """The checkpoint's fixed noise, refused unless finite float32 (batch, Z, 1, 1)."""
+    noise = checkpoint.load_fixed_noise(found)
+    shape = (settings['batch_size'], settings['noise_dim'], 1, 1)
+    path = os.path.join(found, checkpoint.FIXED_NOISE)
+    if noise.dtype != np.float32 or noise.shape != shape:
+        raise checkpoint.CheckpointError('%s holds %s %s, not the run\'s float32 %s'
+                                         % (path, noise.dtype, noise.shape, shape))
+    if not np.isfinite(noise).all():
+        raise checkpoint.CheckpointError('%s holds NaN or inf' % path)
+    return noise
 
 
 def settle_settings(args, defaults, saved=None):
@@ -57,7 +211,7 @@ def settle_settings(args, defaults, saved=None):
         elif given is None:
             setattr(args, name, defaults.get(name))
     if args.seed is None:
-        args.seed = random.SystemRandom().randrange(SEED_RANGE)
+        args.seed = random.SystemRandom().randrange(2 ** 31)
 
 
 @dataclass
@@ -134,5 +288,5 @@ def resumed(found, saved, modules, data_dir, **shape):
         weights, _ = checkpoint.load_params(os.path.join(found, checkpoint.AVERAGE))
         average = averaging.GeneratorAverage(modules['generator'], settings['average_decay'],
                                              weights, saved['average_updates'])
-    return RunState(settings, fixed_noise=checkpoint.load_fixed_noise(found),
+    return RunState(settings, fixed_noise=load_fixed_noise(found, settings),
                     done=saved['global_iteration'], average=average, **shape)

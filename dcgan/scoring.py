@@ -35,6 +35,8 @@ IS_SPLITS = 10
 KID_SUBSETS = 100
 KID_SUBSET_SIZE = 1000
 NEIGHBOURS = 3
+# Fewer samples than this leave an Inception Score split empty (NaN) or no k-th neighbour.
+MIN_SAMPLES = max(IS_SPLITS, NEIGHBOURS + 1)
 COVERAGE_SHARE = 0.02   # a digit counts as covered when at least 2% of the samples are it
 COVERED_CLASSES = 8     # fewer covered digits than this is called collapse
 CACHE_DIR = os.path.join(REPOSITORY, 'data', 'score_cache')

@@ -30,7 +30,7 @@ def test_a_study_run_keeps_every_average_and_scores_it(data_dir, tmp_path):
         np.testing.assert_array_equal(constant[name].asnumpy(), weights[name].asnumpy())
     assert not np.array_equal(warm['g1_weight'].asnumpy(), weights['g1_weight'].asnumpy())
 
-    result = subprocess.run(study + ['score', run, '--num', '8', '--data-dir', data_dir,
+    result = subprocess.run(study + ['score', run, '--num', '10', '--data-dir', data_dir,
                                      '--cache-dir', str(tmp_path / 'cache')],
                             capture_output=True, text=True, timeout=600, env=headless_env())
     assert result.returncode == 0, result.stderr
@@ -43,7 +43,7 @@ def test_a_study_run_keeps_every_average_and_scores_it(data_dir, tmp_path):
     assert 'iteration 1  plain' in result.stdout
 
     # Scored again, the checkpoint already scored is not: the same numbers, from the file.
-    again = subprocess.run(study + ['score', run, '--num', '8', '--data-dir', data_dir,
+    again = subprocess.run(study + ['score', run, '--num', '10', '--data-dir', data_dir,
                                     '--cache-dir', str(tmp_path / 'cache')],
                            capture_output=True, text=True, timeout=600, env=headless_env())
     assert again.returncode == 0, again.stderr

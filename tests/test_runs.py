@@ -6,6 +6,7 @@ epoch), so that a run of two epochs takes seconds.
 import io
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -330,22 +331,23 @@ def test_sample_refuses_to_overwrite(straight_run, tmp_path):
 
 
 def test_sample_from_a_checkpoint_of_the_wrong_shape(straight_run, tmp_path):
+    """A generator.params of the right size whose g1 weights have another shape, re-signed as
+    the program signs: the shape check refuses it."""
     copy = tmp_path / 'iter-0000014'
-    source = checkpoint.checkpoint_dir(straight_run, TWO_EPOCHS)
-    copy.mkdir()
-    for name in os.listdir(source):
-        os.symlink(os.path.join(source, name), copy / name)
-    os.remove(copy / 'state.json')
-    with open(os.path.join(source, 'state.json')) as f:
+    shutil.copytree(checkpoint.checkpoint_dir(straight_run, TWO_EPOCHS), copy)
+    params = mx.nd.load(str(copy / 'generator.params'))
+    params['arg:g1_weight'] = params['arg:g1_weight'].reshape((50, 2048, 4, 4))
+    mx.nd.save(str(copy / 'generator.params'), params)
+    with open(copy / 'state.json') as f:
         state = json.load(f)
-    state['noise_dim'] = 50
+    state['files']['generator.params'] = checkpoint.sha256_of(str(copy / 'generator.params'))
     state['state_sha256'] = checkpoint.state_digest(state)
     (copy / 'state.json').write_text(json.dumps(state))
     result = run_sampler(str(copy), '--out', str(tmp_path / 'x.png'))
     assert result.returncode == 1
     assert result.stderr.strip() == (
-        'error: %s: g1_weight has shape (100, 1024, 4, 4), this network needs '
-        '(50, 1024, 4, 4)' % (copy / 'generator.params'))
+        'error: %s: g1_weight has shape (50, 2048, 4, 4), this network needs '
+        '(100, 1024, 4, 4)' % (copy / 'generator.params'))
 
 
 def test_sample_from_a_missing_checkpoint(tmp_path):

@@ -10,7 +10,6 @@ import sys
 import numpy as np
 import pytest
 
-import score
 import train_classifier
 from dcgan import averaging, checkpoint, health, lenet, mnist, scoring
 from dcgan.framework import mx
@@ -231,7 +230,7 @@ def test_score_command_refuses_more_samples_than_test_digits(scored_run, data_di
 def test_scores_taken_during_training_name_the_classifier(data_dir, tmp_path):
     run = str(tmp_path / 'run')
     result = run_program('--data-dir', data_dir, '--batch-size', '8', '--max-iters', '2',
-                         '--score-every', '2', '--score-samples', '8', '--average-generator',
+                         '--score-every', '2', '--score-samples', '10', '--average-generator',
                          '--output-dir', run)
     assert result.returncode == 0, result.stderr
     with open(os.path.join(run, 'scores.csv'), newline='') as f:

@@ -35,7 +35,7 @@ import sys
 import dcgan_mnist
 import score
 from dcgan import averaging, checkpoint, devices, hooks, lenet, mnist, run_state, scoring
-from dcgan.cli import OneLineArgumentParser, positive_int
+from dcgan.cli import Check, OneLineArgumentParser, fail
 from dcgan.sampling import Sampler
 
 # (name, decay, warm-up)
@@ -203,7 +203,8 @@ def main(argv=None):
     parser = OneLineArgumentParser(prog='tools/average_study.py score',
                                    description='Score the averages of study runs.')
     parser.add_argument('runs', nargs='+', help='run folders trained by "train"')
-    parser.add_argument('--num', type=positive_int, default=scoring.NUM_SAMPLES)
+    parser.add_argument('--num', type=Check(int, low=scoring.MIN_SAMPLES),
+                        default=scoring.NUM_SAMPLES)
     parser.add_argument('--data-dir', default=None)
     parser.add_argument('--cache-dir', default=scoring.CACHE_DIR)
     args = parser.parse_args(argv[1:] if argv[:1] == ['score'] else argv)
@@ -211,7 +212,7 @@ def main(argv=None):
         score_runs(args.runs, args.data_dir or mnist.default_data_dir(), args.num,
                    args.cache_dir)
     except (checkpoint.CheckpointError, lenet.ClassifierError, mnist.MnistDataError) as e:
-        sys.exit('error: %s' % e)
+        fail(e)
     return 0
 
 

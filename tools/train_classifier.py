@@ -18,7 +18,7 @@ import time
 import numpy as np
 
 from dcgan import checkpoint, mnist
-from dcgan.cli import OneLineArgumentParser
+from dcgan.cli import OneLineArgumentParser, fail
 from dcgan.lenet import (SHIPPED_SHA256, ClassifierError, load_classifier, lenet_symbol,
                          round_trip)
 
@@ -81,7 +81,7 @@ def main(argv=None):
         classifier, _ = train_and_save(args.train, args.data_dir or mnist.default_data_dir(),
                                        mx.cpu())
     except (mnist.MnistDataError, checkpoint.CheckpointError, ClassifierError) as e:
-        sys.exit('error: %s' % e)
+        fail(e)
     if classifier.sha256 == SHIPPED_SHA256:
         print('These are the shipped weights, bit for bit.')
     else:
