@@ -49,13 +49,19 @@ class Check:
     def __repr__(self):
         return 'Check(%s %s)' % (self.__name__, self.range_words())
 
-    def range_words(self):
+    def range_words(self, value=None):
+        """What the range is, in words; for a whole number out of a two-sided range, the side
+        `value` is off (the other bound would only distract)."""
         finite = '' if self.kind is int else 'a finite number '
+        lower = ('must be %sabove %s' % (finite, self.low) if self.above
+                 else 'must be at least %s' % self.low)
+        upper = ('must be below %s' if self.below else 'must be at most %s') % self.high
         if self.high is None:
-            return ('must be %sabove %s' % (finite, self.low) if self.above
-                    else 'must be at least %s' % self.low)
+            return lower
         if self.low is None:
-            return ('must be below %s' if self.below else 'must be at most %s') % self.high
+            return upper
+        if self.kind is int and value is not None:
+            return lower if value < self.low else upper
         if self.below:
             return 'must be at least %s and below %s' % (self.low, self.high)
         return 'must be from %s to %s' % (self.low, self.high)
@@ -82,7 +88,7 @@ class Check:
         except OverflowError:  # a whole number too large for a float: out of any range
             raise ValueError('%s %s' % (shown, self.range_words())) from None
         if not self.in_range(value):
-            raise ValueError('%s %s' % (shown, self.range_words()))
+            raise ValueError('%s %s' % (shown, self.range_words(value)))
         return value
 
     def __call__(self, text):

@@ -37,10 +37,17 @@ from dcgan.framework import mx
 MAX_ITERATIONS = 2 ** 31 - 1
 MAX_PROCESSES = 1024     # devices of a worker, workers of a run
 
+# MXNet 1.9.1 (built without large-tensor support) refuses an array of 2**31 elements or more:
+# the batch's images (B, 3, 64, 64) and g1's weights (Z, 1024, 4, 4) must stay below that.
+MAX_ELEMENTS = 2 ** 31 - 1
+MAX_BATCH = MAX_ELEMENTS // (symbols.IMAGE_CHANNELS * symbols.IMAGE_SIZE ** 2)
+MAX_NOISE_DIM = MAX_ELEMENTS // (symbols.GENERATOR_FILTERS[0] * symbols.KERNEL[0] *
+                                 symbols.KERNEL[1])
 # The settings that define a run's training, as flags (--batch-size ...) and in state.json.
 # average_decay may also be None (no average).
-SETTINGS = {'batch_size': Check(int, low=1), 'lr': positive_float, 'beta1': unit_interval,
-            'init_sigma': positive_float, 'noise_dim': Check(int, low=1), 'seed': seed,
+SETTINGS = {'batch_size': Check(int, low=1, high=MAX_BATCH), 'lr': positive_float,
+            'beta1': unit_interval, 'init_sigma': positive_float,
+            'noise_dim': Check(int, low=1, high=MAX_NOISE_DIM), 'seed': seed,
             'average_decay': unit_interval}
 # The rest of what a run reads back from state.json.
 COUNTERS = {'global_iteration': Check(int, low=0, high=MAX_ITERATIONS),
@@ -66,7 +73,6 @@ FLOAT_BYTES = 4
 # (shape, type, name) and around the whole. The other files' limits: below.
 ARRAY_OVERHEAD = 1024
 FILE_OVERHEAD = 4096
-JSON_LIMIT = 1 << 20
 
 
 def required_fields(state):
@@ -77,8 +83,8 @@ def required_fields(state):
 
 
 def network_shapes(batch_size, noise_dim):
-    """{'generator': {name: shape}, 'discriminator': {...}}: the weights and BatchNorm
-    statistics of both networks (inputs and labels left out), from symbols.py."""
+    """{'generator': (weights, statistics), 'discriminator': (...)}, each a {name: shape}:
+    the weights and the BatchNorm statistics of both networks, from symbols.py."""
     found = {}
     for name, symbol, inputs in (
             ('generator', symbols.generator_symbol(), {'rand': (batch_size, noise_dim, 1, 1)}),
@@ -108,7 +114,7 @@ def checkpoint_files(settings, devices):
                                                     list(statistics.values()))
         # Adam's two moments of every weight, on every device.
         files[name + '.states'] = _array_file_limit(list(weights.values()), 2 * devices)
-        files[name + '.optimizer.json'] = JSON_LIMIT
+        files[name + '.optimizer.json'] = checkpoint.JSON_LIMIT
     files[checkpoint.FIXED_NOISE] = FILE_OVERHEAD + FLOAT_BYTES * (
         settings['batch_size'] * settings['noise_dim'])
     if settings['average_decay'] is not None:

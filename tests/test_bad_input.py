@@ -519,16 +519,17 @@ def run_command(command, *args, cwd, timeout=120):
 
 
 @pytest.mark.parametrize('command, args, words', [
-    ('dcgan_mnist.py', ['--seed', '-1'], "argument --seed: '-1' must be from 0 to 4294967295"),
-    ('dcgan_mnist.py', ['--seed', '99999999999999999999'], 'must be from 0 to 4294967295'),
-    ('dcgan_mnist.py', ['--noise-dim', '100000000', '--context', 'cpu'],
-     'training with --batch-size 64 and --noise-dim 100000000 needs about'),
+    ('dcgan_mnist.py', ['--seed', '-1'], "argument --seed: '-1' must be at least 0"),
+    ('dcgan_mnist.py', ['--seed', '99999999999999999999'], 'must be at most 4294967295'),
+    ('dcgan_mnist.py', ['--noise-dim', '1000000'], "'1000000' must be at most 131071"),
+    ('dcgan_mnist.py', ['--batch-size', '100000', '--context', 'cpu'],
+     'training with --batch-size 100000 and --noise-dim 100 needs about'),
     ('sample.py', ['RUN', '--num', '100000000'], '--num 100000000 in --columns 10 needs about'),
-    ('sample.py', ['RUN', '--seed', '-1'], "argument --seed: '-1' must be from 0"),
+    ('sample.py', ['RUN', '--seed', '-1'], "argument --seed: '-1' must be at least 0"),
     ('sample.py', ['RUN', '--out', '/nonexistent/x.png'], 'the folder /nonexistent does not'),
     ('score.py', ['RUN', '--num', '3'], "argument --num: '3' must be at least 10"),
     ('score.py', ['RUN', '--json', '/nonexistent/x.json'], 'the folder /nonexistent does not'),
-    ('launch.py', ['-n', '0', '--launcher', 'local', 'python', 'x'], "'0' must be from 1"),
+    ('launch.py', ['-n', '0', '--launcher', 'local', 'python', 'x'], "'0' must be at least 1"),
     ('launch.py', ['-n', '2', '-s', '0', '--launcher', 'local', 'python', 'x'], "'0' must be"),
     ('launch.py', ['-n', '2', 'python', 'x'], '--launcher ssh needs -H FILE'),
 ])
