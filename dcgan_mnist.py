@@ -338,16 +338,16 @@ def create_kvstore(args):
                          'weights' % args.kvstore)
     if 'DMLC_ROLE' not in os.environ:
         raise SetupError('--kvstore %s: start the workers with MXNet\'s launcher (python '
-                         'launch.py ...: README, "Several machines"), which sets DMLC_ROLE and '
+                         'launch.py ...: docs/gpu-and-machines.md), which sets DMLC_ROLE and '
                          'the scheduler\'s address' % args.kvstore)
     return mx.kv.create(args.kvstore)
 
 
 def open_run(args, chief=True):
     """Settle the settings and the run folder; returns (folder, state.json) of the checkpoint
-    resumed from, opened and verified once, or (None, None). Only the chief (the one process, or the
-    first worker) checks the folder; it is created once the data and the devices are ready
-    (an error before then leaves nothing behind)."""
+    resumed from, opened and verified once, or (None, None). Only the chief (the one process,
+    or the first worker) checks the folder; it is created once the data and the devices are
+    ready (an error before then leaves nothing behind)."""
     if args.resume is None:
         run_state.settle_settings(args, TUTORIAL_SETTINGS)
         args.output_dir = args.output_dir or default_output_dir()
