@@ -219,7 +219,7 @@ def test_every_field_of_state_json_edited_and_re_signed(original, tmp_path_facto
     assert a_state_this_program_could_write(edited, state), edits
 
 
-@generated(15)
+@generated(10)
 @given(edit=EDITS)
 def test_every_reader_refuses_an_edited_state_in_one_line(original, data_dir, tmp_path_factory,
                                                           edit):
@@ -313,7 +313,7 @@ def signature(folder, name):
     return '0' * 64  # what someone who made a link or a pipe there would have to write
 
 
-@generated(30)
+@generated(20)
 @given(edit=st.one_of(st.tuples(st.just('file'), st.integers(0, 7), FILE_EDITS),
                       st.tuples(st.just('list'), st.integers(0, 7), LIST_EDITS)))
 def test_every_file_and_the_file_list_edited_and_re_signed(original, data_dir, tmp_path_factory,
@@ -448,7 +448,7 @@ PATHS = st.sampled_from(['/nonexistent/x.png', '/proc/x.png', '/', '.', '/dev/nu
                          'digits.png'])
 
 
-@generated(40)
+@generated(25)
 @given(flags=st.lists(st.tuples(st.sampled_from(SAMPLE_FLAGS), st.one_of(FLAG_VALUES, PATHS)),
                       min_size=1, max_size=2))
 def test_every_flag_of_sample_py(original, tmp_path_factory, flags, monkeypatch):
