@@ -14,6 +14,7 @@ import os
 
 import numpy as np
 
+import symbols
 import visualize
 from dcgan import checkpoint, devices, run_state
 from dcgan.cli import (OneLineArgumentParser, SetupError, check_memory, check_writable, fail,
@@ -22,8 +23,10 @@ from dcgan.sampling import sampler_from_checkpoint
 
 GRID_COLUMNS = 10
 # Memory per digit drawn: its image and noise in float32, twice (batches, then joined), and
-# its cell of the PNG grid; and what sampling needs besides (the libraries, the generator).
-BYTES_PER_DIGIT = 2 * 4 * (3 * 64 * 64 + 100) + 3 * 64 * 64
+# its cell of the PNG grid (bytes); and what sampling needs besides (the libraries, the
+# generator).
+PIXELS = symbols.IMAGE_CHANNELS * symbols.IMAGE_SIZE ** 2
+BYTES_PER_DIGIT = 2 * 4 * (PIXELS + symbols.NOISE_DIM) + PIXELS
 BASE_BYTES = 600e6
 
 
@@ -62,7 +65,7 @@ def main(argv=None):
                                                  '--overwrite' % path)
             check_writable(path, flag)
         rows = -(-args.num // args.columns)
-        check_memory(BASE_BYTES + args.num * BYTES_PER_DIGIT + rows * args.columns * 3 * 64 * 64,
+        check_memory(BASE_BYTES + args.num * BYTES_PER_DIGIT + rows * args.columns * PIXELS,
                      '--num %d in --columns %d' % (args.num, args.columns))
         ctx, _ = devices.choose_context(mx, args.context)
         found, state = run_state.open_checkpoint(args.checkpoint, 'python sample.py %s')

@@ -19,9 +19,11 @@ What it guarantees:
   as they were; a failed save removes its `.partial` folder, a killed one leaves it to be
   replaced by the next save, and neither is ever loaded.
 - Verified: every load checks the SHA-256 sums and refuses a damaged checkpoint, naming the
-  file; it never falls back to another checkpoint on its own.
-What it does not: protect against a checkpoint made on purpose to pass these checks (the sums
-find damage, they are no signature), or keep more than the newest --keep-checkpoints.
+  file; it never falls back to another checkpoint on its own. The sums find damage, they are
+  no signature: so every file is also opened as untrusted input (a regular file, within its
+  size limit, not followed through a link), and state.json's content is checked against the
+  run's schema, which run_state.py gives as `check_state`.
+What it does not: keep more than the newest --keep-checkpoints.
 """
 import errno
 import hashlib
@@ -66,12 +68,16 @@ def checkpoint_dir(run_dir, global_iteration):
     return os.path.join(run_dir, CHECKPOINTS, 'iter-%07d' % global_iteration)
 
 
-def sha256_of(path):
+def _sha256_of_stream(f):
     digest = hashlib.sha256()
-    with open(path, 'rb') as f:
-        for block in iter(lambda: f.read(1 << 20), b''):
-            digest.update(block)
+    for block in iter(lambda: f.read(1 << 20), b''):
+        digest.update(block)
     return digest.hexdigest()
+
+
+def sha256_of(path):
+    with open(path, 'rb') as f:
+        return _sha256_of_stream(f)
 
 
 def _open_regular(path, limit=None):
@@ -98,11 +104,8 @@ def _open_regular(path, limit=None):
 
 def _file_sha256(path, limit=None):
     """sha256_of a checkpoint's file, read as _open_regular allows."""
-    digest = hashlib.sha256()
     with _open_regular(path, limit) as f:
-        for block in iter(lambda: f.read(1 << 20), b''):
-            digest.update(block)
-    return digest.hexdigest()
+        return _sha256_of_stream(f)
 
 
 def state_digest(state):

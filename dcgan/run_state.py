@@ -130,11 +130,11 @@ def training_memory(batch_size, noise_dim):
             + ACTIVATION_BYTES_PER_IMAGE * batch_size)
 
 
-def check_training_memory(settings, what='training'):
+def check_training_memory(settings):
     """SetupError when the machine has too little memory for these settings."""
     check_memory(training_memory(settings['batch_size'], settings['noise_dim']),
-                 '%s with --batch-size %d and --noise-dim %d'
-                 % (what, settings['batch_size'], settings['noise_dim']))
+                 'training with --batch-size %d and --noise-dim %d'
+                 % (settings['batch_size'], settings['noise_dim']))
 
 
 def check_state(folder, state):
