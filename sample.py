@@ -1,41 +1,46 @@
-"""Draw digits from a trained generator and write them out as a PNG grid (and a .npy array).
+"""Draw digits from a trained generator and write them out as a PNG grid (and a .npy array);
+or export the generator to ONNX, and draw from that where MXNet cannot run.
 
     python sample.py runs/20261123-174402              # newest checkpoint of that run
     python sample.py runs/.../checkpoints/iter-0001094 --num 100 --seed 3 --npy digits.npy
+    python sample.py runs/20261123-174402 --export generator.onnx
+    python sample.py generator.onnx --num 100 --seed 3  # numpy + onnxruntime; Python 3.13 too
 
-Digits are drawn as everywhere in this project (dcgan/sampling.py): BatchNorm with each
-batch's own statistics, in batches of the training batch size, as the generator learned.
+Digits are drawn as everywhere in this project (dcgan/sampling.py, dcgan/drawing.py):
+BatchNorm with each batch's own statistics, in batches of the training batch size, as the
+generator learned. A seed draws the same digits from a checkpoint and from its export.
 """
-# First of all: MXNet with its setup (a Python it can run, thread defaults before numpy loads,
-# numpy's removed aliases), or one line saying why not.
-from dcgan.framework import mx
-
 import os
+import sys
 
-import numpy as np
+# Drawing from an exported model runs on any Python from 3.10 (numpy and onnxruntime only);
+# everything else imports MXNet, whose setup refuses the Pythons it cannot run (3.13 and newer).
+OLDEST_PYTHON = (3, 10)
+if sys.version_info[:2] < OLDEST_PYTHON:
+    sys.exit('error: Python %d.%d cannot run sample.py, which needs Python %d.%d or newer '
+             '(3.10 to 3.12 to draw from a checkpoint with MXNet)'
+             % (sys.version_info[:2] + OLDEST_PYTHON))
 
-import symbols
-import visualize
-from dcgan import checkpoint, devices, run_state
-from dcgan.cli import (OneLineArgumentParser, SetupError, check_memory, check_writable, fail,
-                       positive_int, seed)
-from dcgan.sampling import sampler_from_checkpoint
+# Each route below imports what it needs as it starts: drawing from an exported model must not
+# import MXNet, and the routes that do must import it (its setup) before numpy.
+from dcgan.cli import (OneLineArgumentParser, SetupError, check_memory,  # noqa: E402
+                       check_writable, fail, positive_int, seed)
 
 GRID_COLUMNS = 10
-# Memory per digit drawn: its image and noise in float32, twice (batches, then joined), and
-# its cell of the PNG grid (bytes); and what sampling needs besides (the libraries, the
-# generator).
-PIXELS = symbols.IMAGE_CHANNELS * symbols.IMAGE_SIZE ** 2
-BYTES_PER_DIGIT = 2 * 4 * (PIXELS + symbols.NOISE_DIM) + PIXELS
+PORTABLE_REQUIREMENTS = 'requirements-portable.txt'   # numpy, onnxruntime, matplotlib
+EXPORT_REQUIREMENTS = 'requirements-onnx.txt'         # those, and onnx
+# Memory besides the digits: the libraries and the generator (MXNet's route, and onnxruntime's).
 BASE_BYTES = 600e6
 
 
 def parse_args(argv=None):
     parser = OneLineArgumentParser(
         prog='sample.py', description='Write digits drawn from a trained generator as a PNG '
-                                      'grid (and optionally as a .npy array).')
-    parser.add_argument('checkpoint', help='a checkpoint folder, or a run folder (its newest '
-                                           'checkpoint is used)')
+                                      'grid (and optionally as a .npy array), or export the '
+                                      'generator to ONNX.')
+    parser.add_argument('checkpoint', help='a checkpoint folder, a run folder (its newest '
+                                           'checkpoint is used), or a generator exported '
+                                           'with --export (a .onnx file)')
     parser.add_argument('--num', type=positive_int, default=100,
                         help='how many digits (default: %(default)s)')
     parser.add_argument('--seed', type=seed, default=0,
@@ -45,39 +50,118 @@ def parse_args(argv=None):
     parser.add_argument('--npy', default=None,
                         help='also write the images, float32 (N, 3, 64, 64) in [-1, 1], here')
     parser.add_argument('--averaged', action='store_true',
-                        help='draw from the averaged generator (runs with --average-generator)')
+                        help='draw from (or export) the averaged generator (runs with '
+                             '--average-generator)')
     parser.add_argument('--columns', type=positive_int, default=GRID_COLUMNS,
                         help='images per row of the grid (default: %(default)s)')
     parser.add_argument('--overwrite', action='store_true',
-                        help='replace --out and --npy when they exist')
+                        help='replace --out, --npy or --export when they exist')
     parser.add_argument('--context', choices=('auto', 'cpu', 'gpu'), default='auto',
-                        help='device (default: %(default)s)')
+                        help='device, for a checkpoint (default: %(default)s)')
+    parser.add_argument('--export', metavar='FILE.onnx', default=None,
+                        help='write the checkpoint\'s generator here as an ONNX model, checked '
+                             'against MXNet, instead of drawing digits')
     return parser.parse_args(argv)
+
+
+def check_outputs(paths_and_flags, overwrite):
+    """SetupError unless each output can be written, and is new or may be replaced."""
+    for path, flag in paths_and_flags:
+        if os.path.exists(path) and not overwrite:
+            raise SetupError('%s exists; choose another name or pass --overwrite' % path)
+        check_writable(path, flag)
 
 
 def main(argv=None):
     args = parse_args(argv)
-    outputs = [args.out] + ([args.npy] if args.npy else [])
+    if os.path.exists(args.checkpoint) and not os.path.isdir(args.checkpoint):
+        draw_from_onnx(args)  # checkpoints are folders: a file is taken for a model
+    elif args.export:
+        export_to_onnx(args)
+    else:
+        draw_from_checkpoint(args)
+
+
+def draw_from_onnx(args):
+    """The portable route: numpy and onnxruntime (and matplotlib for the PNG), never MXNet."""
     try:
-        for path, flag in zip(outputs, ('--out', '--npy')):
-            if os.path.exists(path) and not args.overwrite:
-                raise checkpoint.CheckpointError('%s exists; choose another name or pass '
-                                                 '--overwrite' % path)
-            check_writable(path, flag)
-        rows = -(-args.num // args.columns)
-        check_memory(BASE_BYTES + args.num * BYTES_PER_DIGIT + rows * args.columns * PIXELS,
-                     '--num %d in --columns %d' % (args.num, args.columns))
+        from dcgan.onnx_model import OnnxGenerator
+        import visualize  # noqa: F401  (write_digits's, imported here to say what is missing)
+    except ImportError as e:
+        fail('drawing from an ONNX model needs %s: pip install -r %s'
+             % (e.name, PORTABLE_REQUIREMENTS))
+    try:
+        if args.export or args.averaged or args.context == 'gpu':
+            raise SetupError('%s is an exported model: --export, --averaged and --context '
+                             'gpu apply to checkpoints' % args.checkpoint)
+        check_outputs(digit_outputs(args), args.overwrite)
+        model = OnnxGenerator(args.checkpoint)
+        check_digit_memory(args, model.bytes_per_digit(), model.image_shape)
+    except SetupError as e:
+        fail(e)
+    images, _ = model.sample(args.num, args.seed)
+    write_digits(args, images, '%s (%s)' % (args.checkpoint, model.describe()))
+
+
+def draw_from_checkpoint(args):
+    # MXNet first (its setup sets thread defaults before numpy loads), or one line why not.
+    from dcgan.framework import mx
+    import symbols
+    from dcgan import checkpoint, devices, run_state
+    from dcgan.sampling import sampler_from_checkpoint
+    try:
+        check_outputs(digit_outputs(args), args.overwrite)
+        check_digit_memory(args, 4 * (symbols.IMAGE_CHANNELS * symbols.IMAGE_SIZE ** 2
+                                      + symbols.NOISE_DIM),
+                           (symbols.IMAGE_CHANNELS, symbols.IMAGE_SIZE, symbols.IMAGE_SIZE))
         ctx, _ = devices.choose_context(mx, args.context)
         found, state = run_state.open_checkpoint(args.checkpoint, 'python sample.py %s')
         sampler = sampler_from_checkpoint(found, state, ctx, args.averaged)
     except (checkpoint.CheckpointError, devices.ContextError, SetupError) as e:
         fail(e)
     images, _ = sampler.sample(args.num, args.seed)
+    write_digits(args, images, found)
+
+
+def export_to_onnx(args):
+    from dcgan import framework  # noqa: F401  (MXNet's setup first, as above)
+    from dcgan import checkpoint, run_state
+    try:
+        from dcgan import onnx_export
+    except ImportError as e:
+        fail('exporting to ONNX needs %s: pip install -r %s' % (e.name, EXPORT_REQUIREMENTS))
+    try:
+        check_outputs([(args.export, '--export')], args.overwrite)
+        found, state = run_state.open_checkpoint(args.checkpoint, 'python sample.py %s')
+        gap = onnx_export.export(found, state, args.averaged, args.export)
+    except (checkpoint.CheckpointError, SetupError) as e:
+        fail(e)
+    print('Wrote the %s generator of %s to %s (onnxruntime gives MXNet\'s digits to within '
+          '%.1g)' % ('averaged' if args.averaged else 'plain', found, args.export, gap))
+
+
+def digit_outputs(args):
+    return [(args.out, '--out')] + ([(args.npy, '--npy')] if args.npy else [])
+
+
+def check_digit_memory(args, bytes_per_digit, image_shape):
+    """SetupError when the digits asked for would not fit in memory: each digit's noise and
+    image twice over (batches, then joined), its bytes for the PNG, and the grid's cells."""
+    pixels = image_shape[0] * image_shape[1] * image_shape[2]
+    rows = -(-args.num // args.columns)
+    check_memory(BASE_BYTES + args.num * (2 * bytes_per_digit + pixels)
+                 + rows * args.columns * pixels,
+                 '--num %d in --columns %d' % (args.num, args.columns))
+
+
+def write_digits(args, images, source):
+    import numpy as np
+    import visualize
     visualize.save_grid(visualize.batch_to_grid(images, args.columns), args.out)
     if args.npy:
         np.save(args.npy, images)
-    print('Wrote %d digits from %s to %s%s' % (args.num, found, args.out,
-                                              ' and ' + args.npy if args.npy else ''))
+    also = ' and ' + args.npy if args.npy else ''
+    print('Wrote %d digits from %s to %s%s' % (args.num, source, args.out, also))
 
 
 if __name__ == '__main__':

@@ -8,13 +8,10 @@ trail the weights, and the samples they give scored a little worse here (docs/qu
 The Sampler has an executor of its own (the generator of symbols.py, bound without
 gradients): the training generator's state is never touched.
 """
-import math
 import os
 
-import numpy as np
-
 import symbols
-from dcgan import checkpoint
+from dcgan import checkpoint, drawing
 
 NOISE_INPUT = 'rand'  # the generator's input variable (symbols.generator_symbol)
 
@@ -47,14 +44,8 @@ class Sampler:
         return self.executor.outputs[0].asnumpy()
 
     def sample(self, count, seed):
-        """`count` images and the noise they came from, drawn from numpy's RandomState(seed)."""
-        rng = np.random.RandomState(seed)
-        batches = math.ceil(count / self.batch_size)
-        noise = rng.standard_normal((batches * self.batch_size, self.noise_dim, 1, 1))
-        noise = noise.astype(np.float32)
-        images = [self.generate(noise[start:start + self.batch_size])
-                  for start in range(0, len(noise), self.batch_size)]
-        return np.concatenate(images)[:count], noise[:count]
+        """`count` images and the noise they came from, for `seed` (dcgan/drawing.py)."""
+        return drawing.draw(self.generate, count, seed, self.batch_size, self.noise_dim)
 
 
 def sampler_from_checkpoint(found, state, ctx, averaged=False):
