@@ -11,6 +11,9 @@ developers run (benchmark, the averaging study, the GPU install check, the class
     checkpoint     writing, verifying and loading checkpoint folders (data only, no pickles)
     averaging      the moving average of the generator's weights (--average-generator)
     sampling       drawing digits from a generator's weights (the Sampler)
+    drawing        which noise a seed gives, in which batches: shared by both samplers
+    onnx_export    the generator exported to ONNX, checked against MXNet
+    onnx_model     an exported generator opened and drawn from with onnxruntime (no MXNet)
     lenet          the scorer's classifier, shipped trained
     scoring        the GAN scores (IS, FID, KID, coverage, precision/recall) in its space
     console        where a run speaks: status lines above a live progress line

@@ -13,6 +13,7 @@ import os
 import subprocess
 import sys
 
+import onnx
 import pytest
 from hypothesis import HealthCheck, event, given, settings, strategies as st
 
@@ -20,7 +21,8 @@ import dcgan_mnist
 import launch
 import sample
 import score
-from dcgan import checkpoint, run_state
+import visualize
+from dcgan import checkpoint, onnx_model, run_state
 from dcgan.cli import SetupError
 from dcgan.framework import mx
 from dcgan.sampling import sampler_from_checkpoint
@@ -443,7 +445,7 @@ def test_every_flag_of_the_program(flags, data_dir, tmp_path_factory, capsys):
     assert args.score_samples >= 10
 
 
-SAMPLE_FLAGS = ['--num', '--seed', '--out', '--npy', '--columns', '--context']
+SAMPLE_FLAGS = ['--num', '--seed', '--out', '--npy', '--columns', '--context', '--export']
 PATHS = st.sampled_from(['/nonexistent/x.png', '/proc/x.png', '/', '.', '/dev/null/x',
                          'digits.png'])
 
@@ -464,7 +466,50 @@ def test_every_flag_of_sample_py(original, tmp_path_factory, flags, monkeypatch)
         argv += [flag, value]
     if done_or_refused_in_one_line(sample.main, argv):
         args = sample.parse_args(argv)
-        assert os.path.isfile(args.out) and 0 <= args.seed < 2 ** 32
+        assert os.path.isfile(args.export or args.out) and 0 <= args.seed < 2 ** 32
+
+
+# ============================== an exported model ==============================
+
+@pytest.fixture(scope='module')
+def exported(original, tmp_path_factory):
+    folder, _ = original
+    path = str(tmp_path_factory.mktemp('exported') / 'generator.onnx')
+    sample.main([folder, '--export', path])
+    return path
+
+
+# Byte edits fall mostly near the start, where the graph and its shapes are (the weights fill
+# the rest); metadata edits are re-saved as a valid model, so only the reader's checks stand.
+MODEL_EDITS = st.one_of(
+    st.tuples(st.just('truncate'), st.floats(0, 1), st.none()),
+    st.tuples(st.just('bytes'), st.floats(0, 1), st.binary(min_size=1, max_size=8)),
+    st.tuples(st.just('metadata'), st.sampled_from(sorted(onnx_model.METADATA)),
+              st.one_of(st.text(max_size=12), st.integers(-2, 2 ** 70).map(str))))
+
+
+@generated(15)
+@given(edit=MODEL_EDITS)
+def test_an_exported_model_edited(exported, tmp_path_factory, edit):
+    """sample.py given an edited export: refused in one line, or digits drawn."""
+    kind, where, value = edit
+    path = str(tmp_path_factory.mktemp('model') / 'generator.onnx')
+    with open(exported, 'rb') as f:
+        data = bytearray(f.read())
+    if kind == 'metadata':
+        model = onnx.load_from_string(bytes(data))
+        onnx.helper.set_model_props(model, dict(
+            {p.key: p.value for p in model.metadata_props}, **{where: value}))
+        data = model.SerializeToString()
+    else:
+        offset = int(where ** 4 * (len(data) - 1))
+        data = data[:offset] if kind == 'truncate' else (
+            data[:offset] + value + data[offset + len(value):])
+    with open(path, 'wb') as f:
+        f.write(data)
+    out = path + '.png'
+    if done_or_refused_in_one_line(sample.main, [path, '--num', '3', '--out', out]):
+        assert visualize.read_grid(out).shape == (64, sample.GRID_COLUMNS * 64, 3)
 
 
 SCORE_FLAGS = ['--num', '--seed', '--json', '--context']
