@@ -41,6 +41,7 @@ from dcgan.cli import (Check, OneLineArgumentParser, SetupError, check_writable,
                        fail, gpu_list, positive_float, positive_int)
 from dcgan.console import Console
 from dcgan.csv_log import SCORE_FIELDS, MetricsLog
+from dcgan.event_log import EventLog, summary_writer_class
 from dcgan.sampling import Sampler
 from dcgan.scoring import MIN_SAMPLES, TrainingScorer
 from dcgan.stopping import Interrupted, StopRequested
@@ -126,6 +127,10 @@ def parse_args(argv=None):
                      help='score the generator every K iterations with the shipped LeNet '
                           'scorer (see score.py) and log the scores to scores.csv; off by '
                           'default')
+    run.add_argument('--tensorboard', action='store_true',
+                     help='also write TensorBoard event files to RUN/tb (needs tensorboardX: '
+                          'pip install -r requirements-tensorboard.txt): the metrics, the '
+                          'fixed-noise grids, the scores; off by default')
     run.add_argument('--score-samples', type=Check(int, low=MIN_SAMPLES),
                      default=SCORE_SAMPLES, metavar='N',
                      help='samples per score during training (default: %(default)s)')
@@ -401,18 +406,25 @@ def open_outputs(args, console, state, modules, ctx, resumed):
     path = functools.partial(os.path.join, args.output_dir)
     generator = modules['generator']
     sampler = Sampler(ctx, args.batch_size, args.noise_dim)
+    reporter = hooks.Reporter(args.output_dir, console, sampler, state, generator,
+                              args.vis_every)
     around = [hooks.LogRows(MetricsLog(path('metrics.csv'), resume_after=resume_after)),
-              hooks.HealthWatch(console), console,
-              hooks.Reporter(args.output_dir, console, sampler, state, generator,
-                             args.vis_every)]
+              hooks.HealthWatch(console), console, reporter]
+    if args.tensorboard:
+        board = hooks.TensorBoard(EventLog(args.output_dir, resume_after))
+        reporter.after_report.append(board.grids)
+        around.append(board)
     if args.score_every:
         scorer = TrainingScorer(args.data_dir, ctx, args.score_samples, args.seed)
         if args.score_samples > scorer.real.num_test:
             raise SetupError('--score-samples %d is more than the %d test digits the scores '
                              'compare with' % (args.score_samples, scorer.real.num_test))
-        around.append(hooks.Scoring(scorer, MetricsLog(path('scores.csv'), resume_after,
-                                                       fields=SCORE_FIELDS),
-                                    console, sampler, state, generator, args.score_every))
+        scoring = hooks.Scoring(scorer, MetricsLog(path('scores.csv'), resume_after,
+                                                   fields=SCORE_FIELDS),
+                                console, sampler, state, generator, args.score_every)
+        if args.tensorboard:
+            scoring.after_score.append(board.scores)
+        around.append(scoring)
     return hooks.Hooks(around, hooks.Checkpoints(args.output_dir, modules, state,
                                                  args.checkpoint_every, args.keep_checkpoints))
 
@@ -420,6 +432,8 @@ def open_outputs(args, console, state, modules, ctx, resumed):
 def set_up(args):
     """The run `args` asks for, ready to train: raises SetupError (or the data's, the
     devices', a checkpoint's error) with what to fix, leaving nothing behind."""
+    if args.tensorboard:
+        summary_writer_class()  # installed? (before any work)
     kvstore = create_kvstore(args)
     rank, workers = (kvstore.rank, kvstore.num_workers) if kvstore else (0, 1)
     found, saved = open_run(args, chief=rank == 0)

@@ -148,23 +148,69 @@ def window_viewer():
     return show
 
 
+def fixed_noise_grids(grid_dir):
+    """[(iteration, PNG path)] of the fixed-noise grids saved in `grid_dir` as iterNNN.png,
+    in the order of training."""
+    names = sorted(name for name in os.listdir(grid_dir) if name.startswith('iter')
+                   and name.endswith('.png')) if os.path.isdir(grid_dir) else []
+    return [(int(name[len('iter'):-len('.png')]), os.path.join(grid_dir, name))
+            for name in names]
+
+
+def evenly_spread(items, count):
+    """At most `count` of `items`, evenly spread, the first and the last always in."""
+    picks = sorted(set(np.linspace(0, len(items) - 1, min(count, len(items)))
+                       .round().astype(int)))
+    return [items[index] for index in picks]
+
+
+# progress.gif: each fixed-noise grid at half size, in grey (the digits are grey), at most
+# ANIMATION_FRAMES of them: for the tutorial's 8x8 grid of 64 digits, 256 x 268 pixels a
+# frame and about 40 kB (measured: tests/test_visualize.py bounds it).
+ANIMATION_FRAMES = 60
+ANIMATION_SCALE = 2
+FRAME_MS, LAST_FRAME_MS = 250, 2000
+LABEL_HEIGHT = 12
+
+
+def save_progress_animation(grid_dir, path):
+    """progress.gif: the fixed-noise grids in `grid_dir`, one frame each in training order
+    (evenly thinned to ANIMATION_FRAMES), each labelled with its iteration, the last held.
+    Returns the iterations shown, or [] (and writes nothing) when there is no grid yet."""
+    from PIL import Image, ImageDraw  # Pillow, which matplotlib brings
+    grids = evenly_spread(fixed_noise_grids(grid_dir), ANIMATION_FRAMES)
+    frames = []
+    for iteration, grid_path in grids:
+        grey = Image.fromarray(read_grid(grid_path)).convert('L')
+        grey = grey.resize((grey.width // ANIMATION_SCALE, grey.height // ANIMATION_SCALE),
+                           Image.LANCZOS)
+        frame = Image.new('L', (grey.width, grey.height + LABEL_HEIGHT), 0)
+        frame.paste(grey, (0, LABEL_HEIGHT))
+        ImageDraw.Draw(frame).text((2, 0), 'iteration %d' % iteration, fill=255)
+        frames.append(frame)
+    if not frames:
+        return []
+    temporary = path + '.partial.gif'
+    frames[0].save(temporary, save_all=True, append_images=frames[1:], loop=0,
+                   duration=[FRAME_MS] * (len(frames) - 1) + [LAST_FRAME_MS])
+    os.replace(temporary, path)
+    return [iteration for iteration, _ in grids]
+
+
 def save_progress_strip(grid_dir, path, snapshots, samples, cell_size=64):
     """One picture of training: a row per snapshot (evenly spread, the last always in), each
     row the first `samples` images of the fixed-noise grids saved in `grid_dir` as iterNNN.png.
 
     Returns the iterations shown, or [] (and writes nothing) when there is no grid yet.
     """
-    names = sorted(name for name in os.listdir(grid_dir) if name.startswith('iter')
-                   and name.endswith('.png')) if os.path.isdir(grid_dir) else []
-    if not names:
+    grids = evenly_spread(fixed_noise_grids(grid_dir), snapshots)
+    if not grids:
         return []
-    picks = sorted(set(np.linspace(0, len(names) - 1, min(snapshots, len(names)))
-                       .round().astype(int)))
     rows, iterations = [], []
-    for index in picks:
-        cells = grid_cells(read_grid(os.path.join(grid_dir, names[index])), cell_size, samples)
+    for iteration, grid_path in grids:
+        cells = grid_cells(read_grid(grid_path), cell_size, samples)
         rows.append(np.concatenate(list(cells), axis=1))
-        iterations.append(int(names[index][len('iter'):-len('.png')]))
+        iterations.append(iteration)
     strip = np.concatenate(rows, axis=0)
     fig = plt.figure(figsize=(strip.shape[1] / 80 + 1.2, strip.shape[0] / 80 + 0.8))
     ax = fig.add_subplot(1, 1, 1)

@@ -7,6 +7,7 @@ loop in dcgan_mnist.py after every iteration and once when the run stops:
     Reporter     every --vis-every iterations: the status line, the figure, the fixed-noise
                  grid and the curves; at the end, progress.png
     Scoring      every --score-every iterations: the scores, into scores.csv
+    TensorBoard  with --tensorboard: the rows, the Reporter's grids and the scores as events
     Checkpoints  at every epoch end, every --checkpoint-every iterations, and when the run stops
 
 Only the process that writes (the one process, or the chief of a distributed run) has them:
@@ -20,6 +21,7 @@ import numpy as np
 
 import visualize
 from dcgan import curves, health, scoring
+from dcgan.csv_log import SCORE_FIELDS
 from dcgan.framework import mx
 
 PROGRESS_SNAPSHOTS = 10  # rows of progress.png
@@ -139,12 +141,15 @@ def status_line(it, iterations_per_epoch, progress):
 class Reporter(Hook):
     """Every `every` iterations and at the last one: the status line, the tutorial's figure
     (generated beside real, and the fixed noise through G and its average), the fixed-noise
-    grid alone in fixed/, and the curves. At the end of the run: progress.png."""
+    grid alone in fixed/, and the curves. At the end of the run: progress.png and
+    progress.gif. `after_report` holds callables given each report's iteration and its
+    fixed-noise grids, [(generator name, uint8 grid)]."""
 
     def __init__(self, run_dir, console, sampler, state, generator, every):
         self.run_dir, self.console, self.sampler = run_dir, console, sampler
         self.state, self.generator, self.every = state, generator, every
         self.figure = visualize.ComparisonFigure(console.viewer)
+        self.after_report = []
 
     def path(self, *parts):
         return os.path.join(self.run_dir, *parts)
@@ -157,30 +162,34 @@ class Reporter(Hook):
         self.console.say(status_line(it, self.state.iterations_per_epoch,
                                      self.console.progress))
         samples = []
-        for _, arg_params, aux_params in generator_params(self.generator, self.state.average):
+        for name, arg_params, aux_params in generator_params(self.generator,
+                                                             self.state.average):
             self.sampler.set_params(arg_params, aux_params)
-            samples.append(self.sampler.generate(self.state.fixed_noise))
-        fixed = samples[0]
+            samples.append((name, self.sampler.generate(self.state.fixed_noise)))
+        fixed = samples[0][1]
         if not np.isfinite(fixed).all():
             self.console.warn('iteration %d: the generator produced NaN or inf' % it.done)
         panels = [('From generator', self.generator.get_outputs()[0].asnumpy()),
                   ('From MNIST', it.real.asnumpy()), ('Fixed noise', fixed)]
         if self.state.average:
-            panels.append(('Fixed noise, averaged G', samples[1]))
+            panels.append(('Fixed noise, averaged G', samples[1][1]))
         self.figure.update(panels, 'epoch %d, iteration %d' % (it.epoch, it.number),
                            self.path('epoch%03d_iter%04d.png' % (it.epoch, it.number)))
+        grids = [(name, visualize.batch_to_grid(batch)) for name, batch in samples]
         os.makedirs(self.path('fixed'), exist_ok=True)
-        visualize.save_grid(visualize.batch_to_grid(fixed),
-                            self.path('fixed', 'iter%07d.png' % it.done))
+        visualize.save_grid(grids[0][1], self.path('fixed', 'iter%07d.png' % it.done))
         curves.plot_curves(self.path('metrics.csv'), self.path('curves.png'))
+        for listener in self.after_report:
+            listener(it.done, grids)
 
     def at_stop(self, reason):
-        """The fixed-noise progress strip. (The curves are already current: the last
-        iteration always reports.)"""
+        """The fixed-noise progress strip and animation. (The curves are already current: the
+        last iteration always reports.)"""
         if reason == 'end':
             self.console.progress.clear()
             visualize.save_progress_strip(self.path('fixed'), self.path('progress.png'),
                                           PROGRESS_SNAPSHOTS, PROGRESS_SAMPLES)
+            visualize.save_progress_animation(self.path('fixed'), self.path('progress.gif'))
 
     def close(self):
         self.figure.close()
@@ -188,11 +197,13 @@ class Reporter(Hook):
 
 class Scoring(Hook):
     """Every `every` iterations: the generator (and its average) scored by a
-    scoring.TrainingScorer, printed, logged to `log` (scores.csv), collapse warned of."""
+    scoring.TrainingScorer, printed, logged to `log` (scores.csv), collapse warned of.
+    `after_score` holds callables given each score's iteration, generator name and scores."""
 
     def __init__(self, scorer, log, console, sampler, state, generator, every):
         self.scorer, self.log, self.console, self.sampler = scorer, log, console, sampler
         self.state, self.generator, self.every = state, generator, every
+        self.after_score = []
 
     def after_iteration(self, it):
         if it.done % self.every == 0:
@@ -207,6 +218,8 @@ class Scoring(Hook):
                 self.console.warn('iteration %d: %s' % (done, e))
                 continue
             self.log.append(dict(scores, global_iteration=done, generator=name))
+            for listener in self.after_score:
+                listener(done, name, scores)
             self.console.say('score  iter %d  %s  IS %.2f  FID %.1f  digits covered %d/10  '
                              'precision %.2f  recall %.2f'
                              % (done, name, scores['inception_score'], scores['fid'],
@@ -219,6 +232,32 @@ class Scoring(Hook):
 
     def close(self):
         self.log.close()
+
+
+class TensorBoard(Hook):
+    """--tensorboard: an event_log.EventLog given every iteration's row of metrics.csv, and,
+    as a listener of the Reporter and of Scoring, the fixed-noise grids and the scores."""
+
+    SCORES = [field for field in SCORE_FIELDS
+              if field not in ('global_iteration', 'generator', 'classifier_sha256')]
+
+    def __init__(self, events):
+        self.events = events
+
+    def after_iteration(self, it):
+        self.events.metrics(it.row)
+
+    def grids(self, done, grids):
+        for name, grid in grids:
+            self.events.grid('fixed_noise/' + name, grid, done)
+        self.events.flush()  # a report is when a person looks
+
+    def scores(self, done, name, scores):
+        self.events.scores('scores/' + name, {field: scores[field] for field in self.SCORES},
+                           done)
+
+    def close(self):
+        self.events.close()
 
 
 class Checkpoints(Hook):

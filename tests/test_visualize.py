@@ -95,3 +95,43 @@ def test_figure_is_saved_headless_without_blocking(tmp_path):
     import matplotlib.image
     picture = matplotlib.image.imread(path)
     assert picture.shape[:2] == (480, 800)  # two 4-inch panels at 100 dpi, titles above
+
+
+def write_grids(folder, iterations, cells=8):
+    """Fixed-noise grids as the Reporter saves them (fixed/iterNNNNNNN.png), written out of
+    order, grid k a uniform grey that grows with k: a frame tells which grid it shows."""
+    import visualize
+    folder.mkdir()
+    for k, iteration in reversed(list(enumerate(iterations))):
+        grey = np.full((cells * 64, cells * 64, 3), 40 + 2 * k, np.uint8)
+        visualize.save_grid(grey, str(folder / ('iter%07d.png' % iteration)))
+
+
+def test_progress_gif_shows_the_grids_in_order_thinned_and_at_half_size(tmp_path):
+    import visualize
+    from PIL import Image
+    iterations = list(range(50, 3550, 50))  # 70 grids
+    write_grids(tmp_path / 'fixed', iterations)
+    path = str(tmp_path / 'progress.gif')
+    shown = visualize.save_progress_animation(str(tmp_path / 'fixed'), path)
+    assert len(shown) == visualize.ANIMATION_FRAMES < len(iterations)
+    assert shown[0] == 50 and shown[-1] == 3500 and shown == sorted(shown)
+    assert set(shown) <= set(iterations)
+    gif = Image.open(path)
+    assert gif.n_frames == len(shown)
+    assert gif.size == (256, 256 + visualize.LABEL_HEIGHT)
+    for frame, iteration in enumerate(shown):
+        gif.seek(frame)
+        picture = np.asarray(gif.convert('L'))
+        assert picture[visualize.LABEL_HEIGHT:].mean() == 40 + 2 * iterations.index(iteration)
+        assert picture[:visualize.LABEL_HEIGHT].max() > 200  # the label, white on black
+        assert gif.info['duration'] == (visualize.LAST_FRAME_MS if frame == len(shown) - 1
+                                        else visualize.FRAME_MS)
+    assert sorted(os.listdir(str(tmp_path))) == ['fixed', 'progress.gif']
+
+
+def test_progress_gif_of_a_run_without_grids_is_not_written(tmp_path):
+    import visualize
+    assert visualize.save_progress_animation(str(tmp_path / 'fixed'), str(tmp_path / 'p.gif')) \
+        == []
+    assert os.listdir(str(tmp_path)) == []
