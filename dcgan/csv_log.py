@@ -18,18 +18,20 @@ class MetricsLog:
     flushed as it is written.
 
     When a run resumes from iteration g, rows after g (logged after that checkpoint, before
-    the run stopped) are dropped first, so the log never holds an iteration twice.
+    the run stopped) are dropped first, so the log never holds an iteration twice. A new run
+    (`resume_after` None) starts the file anew: in a folder reused with --overwrite, another
+    run's rows are not continued.
     """
 
     def __init__(self, path, resume_after=None, fields=FIELDS):
         self.path = path
         self.fields = fields
-        if resume_after is not None and os.path.exists(path):
+        resuming = resume_after is not None and os.path.exists(path)
+        if resuming:
             self._truncate_after(resume_after)
-        is_new = not os.path.exists(path)
-        self.file = open(path, 'a', newline='')
+        self.file = open(path, 'a' if resuming else 'w', newline='')
         self.writer = csv.DictWriter(self.file, fieldnames=fields)
-        if is_new:
+        if not resuming:
             self.writer.writeheader()
             self.file.flush()
 

@@ -6,7 +6,8 @@ Steps are the run's global iteration. metrics.csv stays the record; this is a vi
 Written with tensorboardX, which needs neither PyTorch nor TensorFlow, imported only when the
 flag is given (MXNet's own mxboard is unmaintained since 2018 and pins an old protobuf).
 
-A resumed run continues the same files. What was written after the checkpoint it resumes
+A new run starts them anew (in a folder reused with --overwrite, another run's events are
+removed, as its metrics.csv is replaced). A resumed run continues the same files. What was written after the checkpoint it resumes
 from (the iterations the stopped run did past it) is dropped first, as metrics.csv drops its
 rows, so every step is there once, for every reader. TensorBoard's own remedy, a SessionLog
 START event at the step of the restart, is not relied upon: readers other than TensorBoard's
@@ -67,10 +68,11 @@ def event_files(folder):
 def drop_events_after(folder, step):
     """Keep, of the event files in `folder`, only the events of steps up to `step` (and each
     file's opening record), joined in the oldest file's place."""
-    files = [path for path in event_files(folder) if not path.endswith('.partial')]
+    files = event_files(folder)
     if not files:
         return
-    partial = files[0] + '.partial'
+    # TensorBoard reads every file whose name holds "tfevents": this one's must not.
+    partial = os.path.join(folder, 'kept-events.partial')
     with open(partial, 'wb') as out:
         for path in files:
             for record, event in read_records(path):
@@ -88,8 +90,11 @@ class EventLog:
 
     def __init__(self, run_dir, resume_after=None):
         folder = os.path.join(run_dir, EVENTS_DIR)
-        if resume_after is not None and os.path.isdir(folder):
+        if resume_after is not None:
             drop_events_after(folder, resume_after)
+        else:  # a new run, in a folder reused with --overwrite: another run's events go
+            for path in event_files(folder):
+                os.remove(path)
         self.writer = summary_writer_class()(logdir=folder, flush_secs=FLUSH_SECONDS)
 
     def metrics(self, row):

@@ -66,18 +66,15 @@ def with_batch_statistics(model):
     y = (x - mean) / sqrt(var + eps) * scale + bias, mean and var over axes 0, 2, 3."""
     graph = model.graph
     initializers = {tensor.name: tensor for tensor in graph.initializer}
-    axes = [0, 2, 3]
-    reduce_axes = {}  # opset 18 moved ReduceMean's axes from an attribute to an input
-    if _opset(model) >= 18:
-        graph.initializer.append(numpy_helper.from_array(np.array(axes, np.int64),
-                                                         'batch_norm_axes'))
-        reduce_axes = {'inputs': ['batch_norm_axes']}
-    else:
-        reduce_axes = {'axes': axes}
+    axes = [0, 2, 3]  # the batch and the image: statistics per channel
+    if _opset(model) >= 18:  # opset 18 moved ReduceMean's axes from an attribute to an input
+        graph.initializer.append(numpy_helper.from_array(np.array(axes, np.int64), 'bn_axes'))
 
-    def reduce_mean(x, out):
-        return helper.make_node('ReduceMean', [x] + reduce_axes.get('inputs', []), [out],
-                                keepdims=1, **({'axes': axes} if 'axes' in reduce_axes else {}))
+        def reduce_mean(x, out):
+            return helper.make_node('ReduceMean', [x, 'bn_axes'], [out], keepdims=1)
+    else:
+        def reduce_mean(x, out):
+            return helper.make_node('ReduceMean', [x], [out], axes=axes, keepdims=1)
 
     nodes, unused = [], set()
     for node in graph.node:

@@ -249,6 +249,19 @@ def test_metrics_log_appends_and_drops_rows_after_the_resumed_checkpoint(tmp_pat
         assert f.readline().strip() == ','.join(csv_log.FIELDS)
 
 
+def test_a_new_metrics_log_over_another_run_s_starts_anew(tmp_path):
+    """A folder reused with --overwrite: the new run's log holds its own rows only."""
+    path = str(tmp_path / 'metrics.csv')
+    log = csv_log.MetricsLog(path)
+    for n in range(1, 6):
+        log.append(row(n))
+    log.close()
+    log = csv_log.MetricsLog(path)
+    log.append(row(1))
+    log.close()
+    assert list(csv_log.read_metrics(path)['global_iteration']) == [1]
+
+
 def test_moving_average():
     np.testing.assert_allclose(curves.moving_average(np.array([2.0, 4, 6, 8]), window=2),
                                [2, 3, 5, 7])
