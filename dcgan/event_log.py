@@ -7,11 +7,11 @@ Written with tensorboardX, which needs neither PyTorch nor TensorFlow, imported 
 flag is given (MXNet's own mxboard is unmaintained since 2018 and pins an old protobuf).
 
 A new run starts them anew (in a folder reused with --overwrite, another run's events are
-removed, as its metrics.csv is replaced). A resumed run continues the same files. What was written after the checkpoint it resumes
-from (the iterations the stopped run did past it) is dropped first, as metrics.csv drops its
-rows, so every step is there once, for every reader. TensorBoard's own remedy, a SessionLog
-START event at the step of the restart, is not relied upon: readers other than TensorBoard's
-own ignore it.
+removed, as its metrics.csv is replaced). A resumed run continues the same files: what was
+written after the checkpoint it resumes from (the iterations the stopped run did past it) is
+dropped first, as metrics.csv drops its rows, so every step is there once, for every reader.
+TensorBoard's own remedy, a SessionLog START event at the step of the restart, is not relied
+upon: readers other than TensorBoard's own ignore it.
 """
 import glob
 import os

@@ -235,12 +235,16 @@ def row(n):
                 iteration=n)
 
 
-def test_metrics_log_appends_and_drops_rows_after_the_resumed_checkpoint(tmp_path):
-    path = str(tmp_path / 'metrics.csv')
+def log_of_five_rows(path):
     log = csv_log.MetricsLog(path)
     for n in range(1, 6):
         log.append(row(n))
     log.close()
+
+
+def test_metrics_log_appends_and_drops_rows_after_the_resumed_checkpoint(tmp_path):
+    path = str(tmp_path / 'metrics.csv')
+    log_of_five_rows(path)
     log = csv_log.MetricsLog(path, resume_after=3)
     log.append(row(4))
     log.close()
@@ -252,10 +256,7 @@ def test_metrics_log_appends_and_drops_rows_after_the_resumed_checkpoint(tmp_pat
 def test_a_new_metrics_log_over_another_run_s_starts_anew(tmp_path):
     """A folder reused with --overwrite: the new run's log holds its own rows only."""
     path = str(tmp_path / 'metrics.csv')
-    log = csv_log.MetricsLog(path)
-    for n in range(1, 6):
-        log.append(row(n))
-    log.close()
+    log_of_five_rows(path)
     log = csv_log.MetricsLog(path)
     log.append(row(1))
     log.close()
