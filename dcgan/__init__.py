@@ -19,6 +19,7 @@ developers run (benchmark, the averaging study, the GPU install check, the class
     console        where a run speaks: status lines above a live progress line
     notebook       the same, under a Jupyter cell
     csv_log        metrics.csv and scores.csv
+    event_log      TensorBoard event files (--tensorboard)
     curves         curves.png, the plot of metrics.csv
     health         warnings a person watching training would want
     hooks          what happens around an iteration: log, report, score, checkpoint

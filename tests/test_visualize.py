@@ -97,13 +97,19 @@ def test_figure_is_saved_headless_without_blocking(tmp_path):
     assert picture.shape[:2] == (480, 800)  # two 4-inch panels at 100 dpi, titles above
 
 
+def grey_of(k, count):
+    """Grid k of `count`: a uniform grey that grows with k, on the GIF's 16 levels (multiples
+    of 17), so that a frame tells which grids it may show, in which order."""
+    return 17 * (1 + k * 14 // (count - 1))
+
+
 def write_grids(folder, iterations, cells=8):
     """Fixed-noise grids as the Reporter saves them (fixed/iterNNNNNNN.png), written out of
-    order, grid k a uniform grey that grows with k: a frame tells which grid it shows."""
+    order, grid k uniformly grey_of(k)."""
     import visualize
     folder.mkdir()
     for k, iteration in reversed(list(enumerate(iterations))):
-        grey = np.full((cells * 64, cells * 64, 3), 40 + 2 * k, np.uint8)
+        grey = np.full((cells * 64, cells * 64, 3), grey_of(k, len(iterations)), np.uint8)
         visualize.save_grid(grey, str(folder / ('iter%07d.png' % iteration)))
 
 
@@ -123,7 +129,8 @@ def test_progress_gif_shows_the_grids_in_order_thinned_and_at_half_size(tmp_path
     for frame, iteration in enumerate(shown):
         gif.seek(frame)
         picture = np.asarray(gif.convert('L'))
-        assert picture[visualize.LABEL_HEIGHT:].mean() == 40 + 2 * iterations.index(iteration)
+        assert (picture[visualize.LABEL_HEIGHT:]
+                == grey_of(iterations.index(iteration), len(iterations))).all()
         assert picture[:visualize.LABEL_HEIGHT].max() > 200  # the label, white on black
         assert gif.info['duration'] == (visualize.LAST_FRAME_MS if frame == len(shown) - 1
                                         else visualize.FRAME_MS)
