@@ -42,6 +42,7 @@ from dcgan.cli import (Check, OneLineArgumentParser, SetupError, check_writable,
 from dcgan.console import Console
 from dcgan.csv_log import SCORE_FIELDS, MetricsLog
 from dcgan.event_log import EventLog, summary_writer_class
+from dcgan.run_lock import RunLock
 from dcgan.sampling import Sampler
 from dcgan.scoring import MIN_SAMPLES, TrainingScorer
 from dcgan.stopping import Interrupted, StopRequested
@@ -401,11 +402,29 @@ def load_image_iter(data_dir, batch_size, download=True, shard=(0, 1)):
 
 def open_outputs(args, console, state, modules, ctx, resumed):
     """The hooks of the process that writes: the one place that decides who writes (the one
-    process, or the first worker of a distributed run; the others get none)."""
+    process, or the first worker of a distributed run; the others get none). It locks the
+    run's folder first (dcgan/run_lock.py): nothing is written there unless the lock is its."""
+    lock = RunLock(args.output_dir).acquire(warn=console.warn)
+    try:
+        around = writing_hooks(args, console, state, modules, ctx, resumed)
+    except BaseException:
+        lock.release()
+        raise
+    return hooks.Hooks(around + [lock], hooks.Checkpoints(
+        args.output_dir, modules, state, args.checkpoint_every, args.keep_checkpoints))
+
+
+def writing_hooks(args, console, state, modules, ctx, resumed):
+    """The hooks that write the run's logs and pictures (all but its checkpoints)."""
     resume_after = state.done if resumed else None
     path = functools.partial(os.path.join, args.output_dir)
     generator = modules['generator']
     sampler = Sampler(ctx, args.batch_size, args.noise_dim)
+    if args.score_every:  # its checks first: a refusal leaves the logs as they were
+        scorer = TrainingScorer(args.data_dir, ctx, args.score_samples, args.seed)
+        if args.score_samples > scorer.real.num_test:
+            raise SetupError('--score-samples %d is more than the %d test digits the scores '
+                             'compare with' % (args.score_samples, scorer.real.num_test))
     reporter = hooks.Reporter(args.output_dir, console, sampler, state, generator,
                               args.vis_every)
     around = [hooks.LogRows(MetricsLog(path('metrics.csv'), resume_after=resume_after)),
@@ -415,18 +434,13 @@ def open_outputs(args, console, state, modules, ctx, resumed):
         reporter.after_report.append(board.grids)
         around.append(board)
     if args.score_every:
-        scorer = TrainingScorer(args.data_dir, ctx, args.score_samples, args.seed)
-        if args.score_samples > scorer.real.num_test:
-            raise SetupError('--score-samples %d is more than the %d test digits the scores '
-                             'compare with' % (args.score_samples, scorer.real.num_test))
         scoring = hooks.Scoring(scorer, MetricsLog(path('scores.csv'), resume_after,
                                                    fields=SCORE_FIELDS),
                                 console, sampler, state, generator, args.score_every)
         if args.tensorboard:
             scoring.after_score.append(board.scores)
         around.append(scoring)
-    return hooks.Hooks(around, hooks.Checkpoints(args.output_dir, modules, state,
-                                                 args.checkpoint_every, args.keep_checkpoints))
+    return around
 
 
 def set_up(args):

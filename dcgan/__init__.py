@@ -23,6 +23,7 @@ developers run (benchmark, the averaging study, the GPU install check, the class
     curves         curves.png, the plot of metrics.csv
     health         warnings a person watching training would want
     hooks          what happens around an iteration: log, report, score, checkpoint
+    run_lock       one writer per run folder
     watchdog       a distributed worker whose peers are gone stops instead of hanging
 
 Importing a part runs nothing before mxnet_setup's checks but this file, which only names the

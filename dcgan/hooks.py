@@ -10,7 +10,8 @@ loop in dcgan_mnist.py after every iteration and once when the run stops:
     TensorBoard  with --tensorboard: the rows, the Reporter's grids and the scores as events
     Checkpoints  at every epoch end, every --checkpoint-every iterations, and when the run stops
 
-Only the process that writes (the one process, or the chief of a distributed run) has them:
+Only the process that writes (the one process, or the chief of a distributed run) has them,
+and the lock of the run's folder (run_lock.RunLock) among them, released last:
 dcgan_mnist.open_outputs is the one place that decides.
 """
 import os

@@ -1,0 +1,73 @@
+"""One writer per run folder. The process that trains into a folder (the one process, or the
+chief of a distributed run) holds an exclusive lock on RUN/.training.lock for as long as it
+writes there; a second training, resume or --overwrite of that folder is refused in one line
+that names the holder. Readers (sample.py, score.py) take no lock: they read only complete
+checkpoints, which appear whole (dcgan/checkpoint.py).
+
+The lock is flock(2)'s: the kernel releases it when the process ends, however it ends, so a
+killed run leaves nothing to clean up (the file stays, unlocked, and is reused). On a network
+file system flock holds across machines where the file system supports locks (NFSv4; NFSv3
+with its lock daemon); where it does not, the lock cannot be taken and the run goes on with
+a warning that nothing keeps a second writer out.
+"""
+import errno
+import fcntl
+import os
+import socket
+import time
+
+from dcgan.cli import SetupError
+
+LOCK_FILE = '.training.lock'
+HOLDER_LIMIT = 200  # bytes of the holder's line that are read back
+
+
+class RunInUse(SetupError):
+    """Another process is training into the folder."""
+
+
+class RunLock:
+    """The lock of one run folder, held from `acquire` until `release` (or the process's end).
+    A hook (dcgan/hooks.py): the run's hooks release it when they close, last."""
+
+    def __init__(self, run_dir):
+        self.path = os.path.join(run_dir, LOCK_FILE)
+        self.fd = None
+
+    def acquire(self, warn=print):
+        """Take the lock, or raise RunInUse naming its holder. Where the file system cannot
+        lock, `warn` is told and the run goes on unlocked."""
+        self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC,
+                          0o644)
+        try:
+            fcntl.flock(self.fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as e:
+            holder = os.pread(self.fd, HOLDER_LIMIT, 0).decode('utf-8', 'replace').strip()
+            self.release()
+            if e.errno in (errno.EWOULDBLOCK, errno.EAGAIN):
+                raise RunInUse('%s is in use: %s is training into it; wait for it to end, or '
+                               'train into another --output-dir'
+                               % (os.path.dirname(self.path), holder or 'another process'))
+            warn('warning: cannot lock %s (%s): nothing keeps a second training out of this '
+                 'folder' % (self.path, e.strerror))
+            return self
+        holder = 'process %d on %s (since %s)' % (os.getpid(), socket.gethostname(),
+                                                  time.strftime('%Y-%m-%d %H:%M:%S'))
+        os.ftruncate(self.fd, 0)
+        os.pwrite(self.fd, holder.encode() + b'\n', 0)
+        return self
+
+    def release(self):
+        if self.fd is not None:
+            os.close(self.fd)  # the lock goes with the last descriptor; the file stays
+            self.fd = None
+
+    # As a hook: nothing per iteration; released when the run's hooks close.
+    def after_iteration(self, it):
+        pass
+
+    def at_stop(self, reason):
+        pass
+
+    def close(self):
+        self.release()
