@@ -17,6 +17,9 @@ DMLC_* variables they need. As shipped it cannot run on Python 3.9 or newer, nor
   dcgan_mnist.py's --stall-timeout.)
 - the scheduler's address is this machine's: 127.0.0.1 for --launcher local; for ssh give the
   address the other hosts reach this one at with --host-ip (MXNet's guess otherwise);
+- with --launcher local the servers and the workers listened on the machine's network
+  address, open to anyone who could reach it (ps-lite has no authentication): here every
+  process of a local job listens on 127.0.0.1 only;
 - its own flags are checked first, each refused in one line: -n and -s at least 1 (ps-lite
   waits for ever for a server that never comes), --launcher local, or ssh with a -H file (the
   two mended here), and a command to run.
@@ -41,6 +44,7 @@ PROCESSES = Check(int, low=1, high=1024)  # workers, or servers, of one job
 LAUNCHERS = ('local', 'ssh')
 # After the last worker, the scheduler and servers get this long to end on their own.
 LINGER_SECONDS = 3
+LOOPBACK = '127.0.0.1'
 
 
 def mxnet_launcher_path():
@@ -139,6 +143,16 @@ def schedule_on_a_free_port(tracker_class):
     tracker_class.__init__ = start_on_that_port
 
 
+def keep_on_loopback(environ):
+    """A local job's servers and workers listen on the loopback address only (the scheduler
+    already does): ps-lite binds where DMLC_NODE_HOST says, else on the address of the
+    interface DMLC_INTERFACE names, else on the first interface it finds. Its peers have no
+    authentication, so nothing of a local job is reachable from the network. A user's own
+    setting is kept."""
+    environ.setdefault('DMLC_NODE_HOST', LOOPBACK)
+    environ.setdefault('DMLC_INTERFACE', 'lo')
+
+
 def parse_own_flags(argv):
     """(number of workers, launcher kind, --host-ip or None, argv for MXNet's launcher); a
     flag MXNet's launcher would choke or hang on ends the program in one line (exit 2)."""
@@ -185,11 +199,12 @@ def main(argv=None):
         except RuntimeError:  # its message dumps the environment; `report` says it in a line
             pass
     dmlc_tracker.local.exec_cmd = exec_quietly
-    address = host_ip or ('127.0.0.1' if kind == 'local' else None)
+    address = host_ip or (LOOPBACK if kind == 'local' else None)
     if address:
         dmlc_tracker.tracker.get_host_ip = lambda _=None: address
     if kind == 'local':
         schedule_on_a_free_port(dmlc_tracker.tracker.PSTracker)
+        keep_on_loopback(os.environ)
 
     def end_when_the_workers_have():
         while not job.workers_done(workers):

@@ -4,6 +4,7 @@ killed mid-run; a distributed run resumed from its checkpoint."""
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -158,6 +159,74 @@ def process_with_env(marker, role, task):
         if wanted <= variables and is_python:
             return int(pid)
     return None
+
+
+def listening_sockets():
+    """{socket inode: 'address:port'} of every TCP socket in LISTEN state (IPv4 and IPv6)."""
+    found = {}
+    for table, width in (('/proc/net/tcp', 8), ('/proc/net/tcp6', 32)):
+        with open(table) as f:
+            for line in f.readlines()[1:]:
+                fields = line.split()
+                if fields[3] == '0A':  # LISTEN
+                    address, port = fields[1].split(':')
+                    if width == 8:
+                        address = socket.inet_ntoa(bytes.fromhex(address)[::-1])
+                    found[fields[9]] = '%s:%d' % (address, int(port, 16))
+    return found
+
+
+def processes_of_group(group):
+    """The pids of the processes in process group `group`."""
+    found = []
+    for pid in filter(str.isdigit, os.listdir('/proc')):
+        try:
+            with open('/proc/%s/stat' % pid) as f:
+                fields = f.read().rsplit(')', 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[2]) == group:
+            found.append(int(pid))
+    return found
+
+
+def sockets_of(pids, listening):
+    """{(pid, address)} of the listening sockets that `pids` hold."""
+    held = set()
+    for pid in pids:
+        try:
+            for fd in os.listdir('/proc/%d/fd' % pid):
+                target = os.readlink('/proc/%d/fd/%s' % (pid, fd))
+                inode = target[len('socket:['):-1] if target.startswith('socket:[') else None
+                if inode in listening:
+                    held.add((pid, listening[inode]))
+        except OSError:  # the process ended meanwhile
+            continue
+    return held
+
+
+def test_a_local_job_listens_on_the_loopback_address_only(tmp_path):
+    """Every listening socket of every process of a running local job (the scheduler, the
+    server, both workers), sampled from /proc while it trains, is on 127.0.0.1."""
+    data = str(write_small_mnist(tmp_path / 'mnist'))
+    job = subprocess.Popen(LAUNCH + PROGRAM + JOB_FLAGS + ['--max-iters', '6', '--data-dir',
+                                                          data, '--output-dir',
+                                                          str(tmp_path / 'run')],
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                           env=headless_env(), start_new_session=True)
+    seen = set()
+    try:
+        while job.poll() is None:
+            seen |= sockets_of(processes_of_group(job.pid), listening_sockets())
+            time.sleep(0.1)
+    finally:
+        if job.poll() is None:
+            os.killpg(job.pid, signal.SIGKILL)
+    _, stderr = job.communicate(timeout=TIMEOUT)
+    assert job.returncode == 0, stderr
+    listeners = {pid for pid, _ in seen}
+    assert len(listeners) >= 4, seen  # scheduler, server, two workers
+    assert {address.rsplit(':', 1)[0] for _, address in seen} == {'127.0.0.1'}, seen
 
 
 def test_a_killed_worker_ends_the_run_and_it_resumes(straight_job, tmp_path):
