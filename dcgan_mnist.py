@@ -38,14 +38,14 @@ import symbols
 from dcgan import checkpoint, devices, hooks, mnist, notebook, run_state, watchdog
 from dcgan.averaging import DEFAULT_DECAY
 from dcgan.cli import (Check, OneLineArgumentParser, SetupError, check_writable, context_spec,
-                       fail, gpu_list, positive_float, positive_int)
+                       fail, gpu_list, launch_resume_command, positive_float, positive_int)
 from dcgan.console import Console
 from dcgan.csv_log import SCORE_FIELDS, MetricsLog
 from dcgan.event_log import EventLog, summary_writer_class
 from dcgan.run_lock import RunLock
 from dcgan.sampling import Sampler
 from dcgan.scoring import MIN_SAMPLES, TrainingScorer
-from dcgan.stopping import Interrupted, StopRequested
+from dcgan.stopping import Interrupted, StopRequested, StopVote
 from rand_iter import RandIter
 
 # The tutorial's hyper-parameters.
@@ -313,6 +313,7 @@ class Training:
     hooks: hooks.Hooks
     console: Console
     guard: watchdog.StallWatchdog
+    stop_vote: StopVote         # whether to stop after an iteration (every worker alike)
     total: int                  # iterations done when the run ends
     resumed_from: str = None    # the checkpoint it continues from
     distributed: bool = False   # one of several workers (--kvstore dist_sync)
@@ -488,6 +489,7 @@ def set_up(args):
         judge=build_judge(discriminator), images=images,
         noise=RandIter(args.batch_size, args.noise_dim, ctx=first_ctx, seed=args.seed,
                        start=state.done, stream=rank),
+        stop_vote=StopVote(kvstore),  # before the chief's outputs: every worker at one point
         hooks=(open_outputs(args, console, state, modules, first_ctx, resumed=bool(found))
                if rank == 0 else hooks.Hooks()),
         console=console,
@@ -524,7 +526,7 @@ def train_loop(t, stop):
                     last=state.done == t.total))
             if state.done == t.total:
                 break
-            if stop.requested:
+            if t.stop_vote.agreed(stop.requested):
                 with t.guard.paused():
                     t.hooks.at_stop('interrupted')
                 raise Interrupted
@@ -550,13 +552,22 @@ def where_to_resume(run_dir, how=None):
         saved[-1], how or RESUME_COMMAND % run_dir)
 
 
+def resume_command(run_dir, distributed):
+    """The command that continues the run in `run_dir`: for a distributed job the launch line
+    that started it, given --resume (or, not started by launch.py, that in words)."""
+    if not distributed:
+        return RESUME_COMMAND % run_dir
+    return (launch_resume_command(run_dir)
+            or 'the launch command again, its workers given --resume %s' % run_dir)
+
+
 def exit_stalled_worker(rank, workers, run_dir, waited, limit):
     """The watchdog's verdict in a distributed run: say so in one line and end the process
     (its training thread is stuck inside MXNet, waiting for the others)."""
     print('error: worker %d of %d: no iteration finished in %.0f s (the limit is %.0f s): '
           'another worker or a parameter server stopped responding; %s'
           % (rank, workers, waited, limit, where_to_resume(
-              run_dir, 'the launch command again, its workers given --resume %s' % run_dir)),
+              run_dir, resume_command(run_dir, distributed=True))),
           file=sys.stderr, flush=True)
     os._exit(EXIT_STALLED)
 
@@ -597,8 +608,9 @@ def run(t):
         with StopRequested() as stop:
             train_loop(t, stop)
     except Interrupted:
-        t.console.say('Stopped at iteration %d; checkpoint saved. Continue with: %s'
-                      % (t.state.done, RESUME_COMMAND % args.output_dir))
+        if t.rank == 0:  # the one that saved
+            t.console.say('Stopped at iteration %d; checkpoint saved. Continue with: %s'
+                          % (t.state.done, resume_command(args.output_dir, t.distributed)))
         sys.exit(EXIT_INTERRUPTED)
     except (checkpoint.SaveError, OSError) as e:  # a full disk, a write error
         t.console.progress.clear()

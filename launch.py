@@ -20,6 +20,10 @@ DMLC_* variables they need. As shipped it cannot run on Python 3.9 or newer, nor
 - with --launcher local the servers and the workers listened on the machine's network
   address, open to anyone who could reach it (ps-lite has no authentication): here every
   process of a local job listens on 127.0.0.1 only;
+- SIGTERM or Ctrl-C ended the launcher at once and the scheduler and servers with it, while
+  the workers waited on them: here the workers are asked to stop (they finish their iteration
+  together and the chief saves it), the scheduler and servers end after them, and the
+  launcher exits with 130; a second signal kills the job at once;
 - its own flags are checked first, each refused in one line: -n and -s at least 1 (ps-lite
   waits for ever for a server that never comes), --launcher local, or ssh with a -H file (the
   two mended here), and a command to run.
@@ -28,6 +32,8 @@ DMLC_* variables they need. As shipped it cannot run on Python 3.9 or newer, nor
 from dcgan import mxnet_setup  # noqa: F401
 
 import importlib.util
+import json
+import logging
 import os
 import runpy
 import signal
@@ -37,9 +43,10 @@ import sys
 import threading
 import time
 
-from dcgan.cli import Check, OneLineArgumentParser  # noqa: E402
+from dcgan.cli import LAUNCH_ARGV, Check, OneLineArgumentParser  # noqa: E402
 
 EXIT_FAILED = 1
+EXIT_STOPPED = 130  # stopped on request (a signal), as dcgan_mnist.py exits then
 PROCESSES = Check(int, low=1, high=1024)  # workers, or servers, of one job
 LAUNCHERS = ('local', 'ssh')
 # After the last worker, the scheduler and servers get this long to end on their own.
@@ -120,13 +127,53 @@ class Job:
             except subprocess.TimeoutExpired:
                 process.kill()
 
-    def report(self):
-        """One line per worker that failed; returns whether all workers succeeded."""
-        failed = [(task, p.returncode) for task, p in self.roles('worker') if p.returncode]
+    def signal_workers(self, number):
+        for _, process in self.roles('worker'):
+            if process.poll() is None:
+                process.send_signal(number)
+
+    def kill_all(self):
+        with self.lock:
+            for _, _, process in self.processes:
+                if process.poll() is None:
+                    process.kill()
+
+    def report(self, stopping=False):
+        """One line per worker that failed; the exit status: 0 when every worker succeeded,
+        EXIT_STOPPED when the job was `stopping` and they all stopped on request (the chief
+        said where its checkpoint is and how to resume), else EXIT_FAILED."""
+        codes = [(task, p.returncode) for task, p in self.roles('worker')]
+        if stopping and all(code in (0, EXIT_STOPPED) for _, code in codes):
+            return EXIT_STOPPED
+        failed = [(task, code) for task, code in codes if code]
         for task, code in failed:
             print('launch: worker (task %s) %s' % (task, describe_exit(code)),
                   file=sys.stderr, flush=True)
-        return not failed
+        return EXIT_FAILED if failed else 0
+
+
+class StopOnSignal:
+    """SIGINT or SIGTERM to the launcher (alone, or with its whole job): the workers are
+    asked to stop (SIGTERM: they finish their iteration together, the chief saves a
+    checkpoint), and the job then ends as usual; the scheduler and servers ignore the signal
+    and end with the workers. A second signal kills every process of the job at once."""
+
+    def __init__(self, job):
+        self.job, self.signals = job, 0
+
+    def install(self):
+        for number in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(number, self.handle)
+
+    def handle(self, number, frame):
+        self.signals += 1
+        if self.signals == 1:
+            print('launch: stopping: the workers finish their iteration and save a checkpoint '
+                  '(signal again to stop at once)', file=sys.stderr, flush=True)
+            self.job.signal_workers(signal.SIGTERM)
+        else:
+            self.job.kill_all()
+            os._exit(EXIT_STOPPED)
 
 
 def schedule_on_a_free_port(tracker_class):
@@ -213,10 +260,17 @@ def main(argv=None):
     if workers:
         threading.Thread(target=end_when_the_workers_have, daemon=True).start()
 
+    os.environ[LAUNCH_ARGV] = json.dumps(argv)  # for the chief's resume command
+    stop = StopOnSignal(job)
     sys.argv = [launcher] + mxnet_argv
-    runpy.run_path(launcher, run_name='__main__')  # in this thread: it sets signal handlers
+    # MXNet's launcher as its __main__ runs it, but with these signal handlers, not its own
+    # (which ended the launcher at once on Ctrl-C, the job left running).
+    launcher_module = runpy.run_path(launcher, run_name='mxnet_launcher')
+    logging.basicConfig(format='%(asctime)s %(levelname)s %(message)s', level=logging.INFO)
+    stop.install()
+    launcher_module['main']()
     job.stop_the_rest()
-    return 0 if job.report() else EXIT_FAILED
+    return job.report(stopping=stop.signals > 0)
 
 
 if __name__ == '__main__':

@@ -7,8 +7,10 @@ is refused with "'0' must be at least 1", a state.json whose batch_size is 0 wit
 must be at least 1".
 """
 import argparse
+import json
 import math
 import os
+import shlex
 import sys
 import tempfile
 import unicodedata
@@ -185,3 +187,33 @@ def describe_bytes(count):
         if count >= size:
             return '%.1f %s' % (count / size, unit)
     return '%d bytes' % count
+
+
+# ============================== a distributed job's command ==============================
+
+# launch.py puts its own command line here (JSON), for the workers: the chief of a job that
+# stops on request says how to resume it with the same launch line.
+LAUNCH_ARGV = 'DCGAN_LAUNCH_ARGV'
+
+
+def launch_resume_command(run_dir, environ=os.environ):
+    """The launch line that started this distributed job, made to resume `run_dir`: the
+    program's --output-dir (or --resume) becomes --resume RUN and --overwrite goes. None when
+    the job was not started by launch.py."""
+    try:
+        argv = json.loads(environ[LAUNCH_ARGV])
+    except (KeyError, ValueError):
+        return None
+    if not (isinstance(argv, list) and all(isinstance(word, str) for word in argv)):
+        return None
+    words, rest = [], iter(argv)
+    for word in rest:
+        if word in ('--output-dir', '--resume'):
+            next(rest, None)
+        elif word == '--overwrite' or word.startswith(('--output-dir=', '--resume=')):
+            pass
+        else:
+            words.append(word)
+            if os.path.basename(word) == 'dcgan_mnist.py':
+                words += ['--resume', run_dir]
+    return 'python launch.py ' + shlex.join(words)

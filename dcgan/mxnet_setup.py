@@ -44,6 +44,7 @@ refuse_unsupported_python()
 import ctypes  # noqa: E402
 import importlib.metadata  # noqa: E402
 import os  # noqa: E402
+import signal  # noqa: E402
 import warnings  # noqa: E402
 
 # The CUDA libraries that mxnet-cu112's libmxnet.so links against, besides the driver's libcuda.
@@ -138,7 +139,22 @@ def restore_numpy_aliases(numpy):
     return missing
 
 
+def serve_until_the_workers_end(environ=os.environ, set_handler=signal.signal):
+    """A parameter server or the scheduler of a distributed job (DMLC_ROLE, set by MXNet's
+    launcher) serves inside `import mxnet` until every worker has finished. A stop signal to
+    the whole job (SIGTERM from a cluster's scheduler, Ctrl-C at a terminal) must not end it
+    first: the workers are finishing their iteration and the chief saves a checkpoint through
+    it. So these roles ignore SIGINT and SIGTERM, and end when the workers do (launch.py kills
+    what is left when they cannot). Returns whether it was such a role."""
+    if environ.get('DMLC_ROLE') not in ('server', 'scheduler'):
+        return False
+    for number in (signal.SIGINT, signal.SIGTERM):
+        set_handler(number, signal.SIG_IGN)
+    return True
+
+
 set_thread_defaults()
+serve_until_the_workers_end()
 import numpy  # noqa: E402  (after the thread defaults: its BLAS reads them as it loads)
 restore_numpy_aliases(numpy)
 if gpu_build_installed():

@@ -1,6 +1,7 @@
 """Several machines: MXNet's own launcher (through launch.py) with a scheduler, a server and
 two workers on this machine; two "hosts" in network namespaces on a veth link; a worker
 killed mid-run; a distributed run resumed from its checkpoint."""
+import json
 import os
 import re
 import signal
@@ -14,7 +15,8 @@ import numpy as np
 import pytest
 
 import dcgan_mnist as app
-from dcgan import checkpoint, watchdog
+from dcgan import checkpoint, mxnet_setup, watchdog
+from dcgan.cli import LAUNCH_ARGV, launch_resume_command
 from dcgan.framework import mx
 from helpers import DIST_BATCH, REPO, headless_env, worker_batches, write_small_mnist
 
@@ -233,10 +235,9 @@ def test_a_killed_worker_ends_the_run_and_it_resumes(straight_job, tmp_path):
     straight, data, _ = straight_job
     run = str(tmp_path / 'run')
     marker = 'DCGAN_TEST_JOB=%s' % uuid.uuid4().hex
-    job = subprocess.Popen(LAUNCH + PROGRAM + JOB_FLAGS + ['--max-iters', '400',
-                                                          '--stall-timeout', '15',
-                                                          '--data-dir', data,
-                                                          '--output-dir', run],
+    flags = JOB_FLAGS + ['--max-iters', '400', '--stall-timeout', '15', '--data-dir', data,
+                         '--output-dir', run]
+    job = subprocess.Popen(LAUNCH + PROGRAM + flags,
                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                            env=headless_env(**dict([marker.split('=')])),
                            start_new_session=True)
@@ -260,8 +261,8 @@ def test_a_killed_worker_ends_the_run_and_it_resumes(straight_job, tmp_path):
     assert len(stalled) == 1, stderr
     assert re.match(r'error: worker \d of 2: no iteration finished in \d+ s \(the limit is \d+ '
                     r's\): another worker or a parameter server stopped responding; the newest '
-                    r'checkpoint is \S+; continue with: the launch command again, its workers '
-                    r'given --resume %s$' % re.escape(run), stalled[0])
+                    r'checkpoint is \S+; continue with: %s$'
+                    % re.escape(printed_resume_command(run, flags[:-2])), stalled[0])
     assert 'launch: worker (task 1) was killed by SIGKILL' in stderr
     assert 'launch: worker (task 0) exited with code 1' in stderr
     newest, state = checkpoint.open_checkpoint(run, '%s')
@@ -274,6 +275,74 @@ def test_a_killed_worker_ends_the_run_and_it_resumes(straight_job, tmp_path):
     assert result.returncode == 0, result.stderr
     assert result.stdout.count('Resuming %s at iteration %d'
                                % (newest, state['global_iteration'])) == 2
+    assert_same_trainable(checkpoint.checkpoint_dir(run, JOB_ITERATIONS),
+                          checkpoint.checkpoint_dir(straight, JOB_ITERATIONS))
+
+
+def printed_resume_command(run, flags):
+    """The resume command the chief of a job launched here (LAUNCH + PROGRAM + `flags` +
+    --output-dir RUN) prints: the launch line, its --output-dir become --resume."""
+    return ' '.join(['python launch.py'] + LAUNCH[2:] + PROGRAM[:2] + ['--resume', run]
+                    + PROGRAM[2:] + list(flags))
+
+
+def job_is_gone(group, within):
+    """Whether no process of process group `group` is left within `within` seconds."""
+    deadline = time.monotonic() + within
+    while processes_of_group(group) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    return not processes_of_group(group)
+
+
+@pytest.mark.parametrize('how', ['SIGTERM to the job', 'SIGTERM to the launcher',
+                                 'SIGINT to the job'])
+def test_a_stop_signal_keeps_the_work(straight_job, tmp_path, how):
+    """A job stopped with a signal (as a cluster's scheduler stops it, or Ctrl-C): the workers
+    stop after the same iteration, the chief saves it, every process ends within seconds with
+    no traceback, exit status 130, and the printed command resumes it to where the job that was
+    never stopped ended, equal to it."""
+    straight, data, _ = straight_job
+    run = str(tmp_path / 'run')
+    flags = JOB_FLAGS + ['--max-iters', str(JOB_ITERATIONS), '--vis-every', '1',
+                         '--data-dir', data, '--output-dir', run]
+    job = subprocess.Popen(LAUNCH + PROGRAM + flags, stdout=subprocess.PIPE,
+                           stderr=subprocess.PIPE, text=True, env=headless_env(),
+                           start_new_session=True)
+    try:
+        deadline = time.monotonic() + TIMEOUT
+        while not os.path.isdir(checkpoint.checkpoint_dir(run, 2)):
+            assert job.poll() is None and time.monotonic() < deadline, job.stderr.read()
+            time.sleep(0.05)
+        number = signal.SIGINT if how.startswith('SIGINT') else signal.SIGTERM
+        if how.endswith('the job'):
+            os.killpg(job.pid, number)
+        else:
+            os.kill(job.pid, number)
+        signalled = time.monotonic()
+        stdout, stderr = job.communicate(timeout=TIMEOUT)
+        took = time.monotonic() - signalled
+        gone = job_is_gone(job.pid, within=15)
+    finally:
+        if processes_of_group(job.pid):
+            os.killpg(job.pid, signal.SIGKILL)
+    assert gone, 'processes of the job were left running'
+    assert took < 30, took
+    assert job.returncode == 130, stderr
+    assert 'Traceback' not in stdout + stderr, stdout + stderr
+    newest, state = checkpoint.open_checkpoint(run, '%s')
+    reached = state['global_iteration']
+    assert 2 <= reached < JOB_ITERATIONS
+    stopped = [line for line in stdout.splitlines() if line.startswith('Stopped at')]
+    command = printed_resume_command(run, flags[:-2])
+    assert stopped == ['Stopped at iteration %d; checkpoint saved. Continue with: %s'
+                       % (reached, command)], stdout
+
+    # The printed command, as it is (with this Python), resumes the run to its end.
+    words = command.split()
+    resumed = subprocess.run([sys.executable] + words[1:], capture_output=True, text=True,
+                             timeout=TIMEOUT, env=headless_env(), cwd=REPO)
+    assert resumed.returncode == 0, resumed.stderr
+    assert resumed.stdout.count('Resuming %s at iteration %d' % (newest, reached)) == 2
     assert_same_trainable(checkpoint.checkpoint_dir(run, JOB_ITERATIONS),
                           checkpoint.checkpoint_dir(straight, JOB_ITERATIONS))
 
@@ -359,3 +428,31 @@ def test_two_hosts_on_a_veth_link(two_hosts, tmp_path):
             if process.poll() is None:
                 process.kill()
     assert_workers_match_one_process(str(tmp_path))
+
+
+def test_the_resume_command_is_the_launch_line_with_resume():
+    launched = ['-n', '2', '-s', '1', '--launcher', 'local', 'python', 'dcgan_mnist.py',
+                '--kvstore', 'dist_sync', '--output-dir', 'runs/a b', '--overwrite', '--seed',
+                '1']
+    environ = {LAUNCH_ARGV: json.dumps(launched)}
+    assert launch_resume_command('runs/a b', environ) == (
+        "python launch.py -n 2 -s 1 --launcher local python dcgan_mnist.py --resume 'runs/a b' "
+        "--kvstore dist_sync --seed 1")
+    resumed = launched[:8] + ['--resume=runs/old', '--kvstore', 'dist_sync']
+    assert launch_resume_command('runs/old', {LAUNCH_ARGV: json.dumps(resumed)}) == (
+        'python launch.py -n 2 -s 1 --launcher local python dcgan_mnist.py --resume runs/old '
+        '--kvstore dist_sync')
+    for broken in ({}, {LAUNCH_ARGV: 'not json'}, {LAUNCH_ARGV: '{"a": 1}'}):
+        assert launch_resume_command('runs/x', broken) is None
+
+
+@pytest.mark.parametrize('role, ignored', [('server', True), ('scheduler', True),
+                                           ('worker', False), (None, False)])
+def test_servers_and_the_scheduler_ignore_stop_signals(role, ignored):
+    """They serve inside `import mxnet` until the workers end: a signal to the job must not end
+    them first (the chief is saving through them)."""
+    handlers = {}
+    environ = {'DMLC_ROLE': role} if role else {}
+    assert mxnet_setup.serve_until_the_workers_end(environ, handlers.__setitem__) == ignored
+    assert handlers == ({signal.SIGINT: signal.SIG_IGN, signal.SIGTERM: signal.SIG_IGN}
+                        if ignored else {})
