@@ -112,7 +112,9 @@ class Job:
         return len(workers) == expected and all(p.poll() is not None for _, p in workers)
 
     def stop_the_rest(self):
-        """Give the scheduler and servers time to end, then terminate what remains."""
+        """Give the scheduler and servers time to end, then kill what remains: they ignore
+        SIGTERM (dcgan/mxnet_setup.py), and once the workers are gone they would wait for
+        ever."""
         deadline = time.monotonic() + LINGER_SECONDS
         with self.lock:
             rest = [process for _, _, process in self.processes]
@@ -120,12 +122,8 @@ class Job:
             time.sleep(0.2)
         for process in rest:
             if process.poll() is None:
-                process.terminate()
-        for process in rest:
-            try:
-                process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
                 process.kill()
+            process.wait()
 
     def signal_workers(self, number):
         for _, process in self.roles('worker'):
