@@ -84,9 +84,10 @@ def main(argv=None):
 
 def draw_from_onnx(args):
     """The portable route: numpy and onnxruntime (and matplotlib for the PNG), never MXNet."""
-    try:
+    try:  # each package the route needs, so that the first one missing is named
+        import numpy  # noqa: F401
         from dcgan.onnx_model import OnnxGenerator
-        import visualize  # noqa: F401  (write_digits's, imported here to say what is missing)
+        import visualize  # noqa: F401  (write_digits's)
     except ImportError as e:
         fail('drawing from an ONNX model needs %s: pip install -r %s'
              % (e.name, PORTABLE_REQUIREMENTS))
@@ -96,7 +97,7 @@ def draw_from_onnx(args):
                              'gpu apply to checkpoints' % args.checkpoint)
         check_outputs(digit_outputs(args), args.overwrite)
         model = OnnxGenerator(args.checkpoint)
-        check_digit_memory(args, model.bytes_per_digit(), model.image_shape)
+        check_digit_memory(args, model.noise_dim, model.image_shape)
     except SetupError as e:
         fail(e)
     images, _ = model.sample(args.num, args.seed)
@@ -111,8 +112,7 @@ def draw_from_checkpoint(args):
     from dcgan.sampling import sampler_from_checkpoint
     try:
         check_outputs(digit_outputs(args), args.overwrite)
-        check_digit_memory(args, 4 * (symbols.IMAGE_CHANNELS * symbols.IMAGE_SIZE ** 2
-                                      + symbols.NOISE_DIM),
+        check_digit_memory(args, symbols.NOISE_DIM,
                            (symbols.IMAGE_CHANNELS, symbols.IMAGE_SIZE, symbols.IMAGE_SIZE))
         ctx, _ = devices.choose_context(mx, args.context)
         found, state = run_state.open_checkpoint(args.checkpoint, 'python sample.py %s')
@@ -144,12 +144,13 @@ def digit_outputs(args):
     return [(args.out, '--out')] + ([(args.npy, '--npy')] if args.npy else [])
 
 
-def check_digit_memory(args, bytes_per_digit, image_shape):
+def check_digit_memory(args, noise_dim, image_shape):
     """SetupError when the digits asked for would not fit in memory: each digit's noise and
-    image twice over (batches, then joined), its bytes for the PNG, and the grid's cells."""
+    image in float32 twice over (batches, then joined), its bytes for the PNG, and the grid's
+    cells."""
     pixels = image_shape[0] * image_shape[1] * image_shape[2]
     rows = -(-args.num // args.columns)
-    check_memory(BASE_BYTES + args.num * (2 * bytes_per_digit + pixels)
+    check_memory(BASE_BYTES + args.num * (2 * 4 * (noise_dim + pixels) + pixels)
                  + rows * args.columns * pixels,
                  '--num %d in --columns %d' % (args.num, args.columns))
 

@@ -14,7 +14,6 @@ import os
 import re
 import stat
 
-import numpy as np
 import onnxruntime
 
 from dcgan import drawing
@@ -166,10 +165,6 @@ class OnnxGenerator:
             raise ModelError('%s draws %d-channel images; the PNG grid needs %d (RGB)'
                              % (path, self.image_shape[0], IMAGE_CHANNELS))
         self.input_name = noise.name
-
-    def bytes_per_digit(self):
-        """Memory one digit takes while drawing: its noise and image, float32."""
-        return 4 * (self.noise_dim + int(np.prod(self.image_shape)))
 
     def generate(self, noise):
         """Images (B, C, H, W) in [-1, 1] for one batch of noise (B, Z, 1, 1)."""
