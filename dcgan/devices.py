@@ -1,11 +1,13 @@
 """Which device(s) to train on: the tutorial's rule (gpu(0) when MXNet sees a GPU, else the
-CPU), device lists for several GPUs, and a refusal, with the way out, of a GPU that the
-installed MXNet build has no code for.
+CPU), device lists for several GPUs, and a refusal, with the ways out, of a GPU that the
+MXNet library in use has no code for.
 
 Every function takes the `mx` module as an argument, so that tests can hand it a stand-in for a
 machine with GPUs.
 """
 import ctypes
+
+from dcgan import gpu_code
 
 
 class ContextError(Exception):
@@ -20,12 +22,12 @@ def gpu_count(mx):
         return 0
 
 
-# mxnet-cu112 1.9.1 carries machine code for sm_50, 60, 70, 80 and 86 and no PTX: a card runs
-# it when the code of its own major version is there (a cubin runs on later minor versions
-# of the same major), so Maxwell to Ampere and Ada, not Kepler, Hopper (9.0) or newer.
-SUPPORTED_MAJORS = (5, 6, 7, 8)
 _CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR = 75
 _CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MINOR = 76
+# MXNet built for Hopper and later, ready to run: NVIDIA's own (README, "H100, H200 and other
+# Hopper cards").
+NGC_IMAGE = 'nvcr.io/nvidia/mxnet:24.06-py3'
+NGC_COMMAND = 'docker run --gpus all -it --rm -v "$PWD":/work -w /work ' + NGC_IMAGE
 
 
 def compute_capability(device):
@@ -41,15 +43,29 @@ def compute_capability(device):
     return major.value, minor.value
 
 
-def check_gpu_supported(device, capability=compute_capability):
-    """Raise ContextError, with the way out, when this MXNet build has no code for the GPU."""
+def check_gpu_supported(device, capability=compute_capability, library=None):
+    """Raise ContextError, with the ways out, when the MXNet library this process runs
+    (`library`, a path; by default the loaded libmxnet.so) has no code for GPU `device`.
+
+    Decided from the GPU code the library itself carries (dcgan/gpu_code.py), so that an MXNet
+    built for the card (NVIDIA's container, a source build) is accepted. A library whose code
+    cannot be read, or that has none (then it is not where MXNet was looked for), is not
+    refused: MXNet will say for itself if it cannot run.
+    """
+    path = library or gpu_code.loaded_library()
+    try:
+        carried = gpu_code.read(path) if path else gpu_code.GpuCode()
+    except gpu_code.GpuCodeError:
+        return
     major, minor = capability(device)
-    if major not in SUPPORTED_MAJORS:
-        raise ContextError(
-            'GPU %d has compute capability %d.%d, which mxnet-cu112 1.9.1 has no code for (it '
-            'carries sm_50/60/70/80/86 only, no PTX); build MXNet 1.9.1 from source with '
-            'CUDA >= 11.8 and MXNET_CUDA_ARCH=%d.%d for this card, or train with --context cpu'
-            % (device, major, minor, major, minor))
+    if not carried or carried.runs_on((major, minor)):
+        return
+    raise ContextError(
+        'GPU %d has compute capability %d.%d, which this MXNet cannot run on: %s carries %s. '
+        'Ways out: NVIDIA\'s MXNet container, built for it (%s; README, "H100, H200 and other '
+        'Hopper cards"); MXNet 1.9.1 built from source with CUDA >= 11.8, cuDNN 8.9 and '
+        'MXNET_CUDA_ARCH=%d.%d; or train on the CPU with --context cpu'
+        % (device, major, minor, path, carried.describe(), NGC_COMMAND, major, minor))
 
 
 def choose_context(mx, choice, check=check_gpu_supported):

@@ -73,27 +73,6 @@ def test_choose_context(choice, gpus, expected):
                                       check=lambda device: None) == expected
 
 
-def supported_check(capability):
-    return lambda device: devices.check_gpu_supported(device, lambda d: capability)
-
-
-@pytest.mark.parametrize('capability', [(5, 0), (6, 1), (7, 0), (7, 5), (8, 0), (8, 6), (8, 9)])
-def test_cards_from_maxwell_to_ada_are_accepted(capability):
-    assert devices.choose_context(fake_mxnet(1), 'auto',
-                                      check=supported_check(capability))[0] == 'gpu(0)'
-
-
-@pytest.mark.parametrize('capability', [(3, 7), (9, 0), (10, 0), (12, 0)])
-def test_cards_without_code_in_the_wheel_are_refused_with_the_way_out(capability):
-    with pytest.raises(devices.ContextError) as error:
-        devices.choose_context(fake_mxnet(1), 'gpu', check=supported_check(capability))
-    message = str(error.value)
-    assert message.startswith('GPU 0 has compute capability %d.%d, which mxnet-cu112 1.9.1 has '
-                              'no code for' % capability)
-    assert 'build MXNet 1.9.1 from source' in message
-    assert 'MXNET_CUDA_ARCH=%d.%d' % capability in message
-
-
 def test_cuda_wheel_libraries_are_found_and_loaded_dependencies_first(tmp_path):
     site = tmp_path / 'site-packages'
     for relative in mxnet_setup.CUDA_WHEEL_LIBRARIES:
