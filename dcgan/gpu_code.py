@@ -104,8 +104,8 @@ def _entries(data, start, end):
             raise GpuCodeError('a fatbin entry at byte %d is cut short' % at)
         kind, _, header_size, payload_size = ENTRY_HEADER.unpack_from(data, at)
         if header_size < ENTRY_HEADER_SIZE:
-            raise GpuCodeError('a fatbin entry at byte %d has a %d-byte header' % (at,
-                                                                                 header_size))
+            raise GpuCodeError('a fatbin entry at byte %d has a %d-byte header'
+                               % (at, header_size))
         yield kind, _architecture(ENTRY_ARCHITECTURE.unpack_from(data, at + ARCHITECTURE_AT)[0])
         at += header_size + payload_size
 

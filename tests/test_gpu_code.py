@@ -173,8 +173,8 @@ def gpu_wheel_library(tmp_path_factory):
                              text=True, timeout=1200)
         wheels = [name for name in os.listdir(folder) if name.endswith('.whl')]
         if got.returncode != 0 or not wheels:
-            pytest.skip('pip could not download %s: %s' % (GPU_WHEEL, (got.stderr.strip()
-                                                                      or '?').splitlines()[-1]))
+            why = (got.stderr.strip() or 'no wheel').splitlines()[-1]
+            pytest.skip('pip could not download %s: %s' % (GPU_WHEEL, why))
         wheel = str(folder / wheels[0])
     library = folder / 'libmxnet.so'
     with zipfile.ZipFile(wheel) as archive, archive.open('mxnet/libmxnet.so') as packed, \
