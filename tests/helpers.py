@@ -7,6 +7,7 @@ import subprocess
 import sys
 
 import numpy as np
+import pytest
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SHARED_MNIST = os.path.join(os.path.dirname(REPO), 'shared', 'data', 'mnist')
@@ -60,11 +61,39 @@ def headless_env(**extra):
     return environment
 
 
-def run_program(*args, env=None, timeout=600):
-    """Run `python dcgan_mnist.py ARGS` headless; returns the CompletedProcess."""
-    return subprocess.run([sys.executable, os.path.join(REPO, 'dcgan_mnist.py')] + list(args),
+# Tests that compare numbers run on the CPU, named: on a GPU box, --context auto would pick
+# gpu(0), whose numbers are cuDNN's (tests/test_gpu.py is where the GPU is checked).
+ON_CPU = ['--context', 'cpu']
+
+
+def run_program(*args, env=None, timeout=600, context=ON_CPU):
+    """Run `python dcgan_mnist.py ARGS` headless, on the CPU unless ARGS name the devices (or
+    `context` is None: --context auto); returns the CompletedProcess."""
+    named = any(arg.split('=')[0] in ('--context', '--gpus') for arg in args)
+    args = list(args) + ([] if named or context is None else context)
+    return subprocess.run([sys.executable, os.path.join(REPO, 'dcgan_mnist.py')] + args,
                           capture_output=True, text=True, env=headless_env(**(env or {})),
                           timeout=timeout)
+
+
+def mxnet_sees_a_gpu():
+    from dcgan import devices
+    from dcgan.framework import mx
+    return devices.gpu_count(mx) > 0
+
+
+def cpu_build():
+    """Whether MXNet says it was built without CUDA (its own list of features)."""
+    from dcgan.framework import mx
+    return not mx.runtime.Features().is_enabled('CUDA')
+
+
+# For tests of what happens where there is no GPU, or with MXNet's CPU build: on a GPU box,
+# skipped, saying why in one line.
+where_no_gpu = pytest.mark.skipif(mxnet_sees_a_gpu(), reason='checks a machine without a GPU, '
+                                  'and MXNet sees one here')
+with_the_cpu_build = pytest.mark.skipif(not cpu_build(), reason='checks MXNet\'s CPU build, and '
+                                        'a GPU build is installed here')
 
 
 # The distributed test: each worker's batches, also fed to the single-process check.

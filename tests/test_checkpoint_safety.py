@@ -24,10 +24,10 @@ import sample
 import score
 from dcgan import checkpoint, run_state
 from dcgan.framework import mx
-from helpers import (REPO, assert_same_checkpoint_params, headless_env, metric_rows,
+from helpers import (ON_CPU, REPO, assert_same_checkpoint_params, headless_env, metric_rows,
                      run_program)
 
-RUN_FLAGS = ['--batch-size', '8', '--seed', '5', '--no-show', '--vis-every', '100']
+RUN_FLAGS = ON_CPU + ['--batch-size', '8', '--seed', '5', '--no-show', '--vis-every', '100']
 ITERATIONS = 6
 
 
@@ -126,11 +126,11 @@ def run_every_loader(run, data_dir, tmp_path):
     (each may refuse: a planted file is not a valid one)."""
     commands = [
         (dcgan_mnist.main, ['--resume', run, '--max-iters', '3', '--data-dir', data_dir,
-                            '--no-show']),
+                            '--no-show', *ON_CPU]),
         (sample.main, [run, '--num', '4', '--out', str(tmp_path / 'digits.png'),
-                       '--overwrite']),
+                       '--overwrite', *ON_CPU]),
         (score.main, [run, '--num', '10', '--no-baselines', '--data-dir', data_dir,
-                      '--cache-dir', str(tmp_path / 'cache')]),
+                      '--cache-dir', str(tmp_path / 'cache'), *ON_CPU]),
     ]
     for main, argv in commands:
         try:

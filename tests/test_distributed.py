@@ -18,13 +18,13 @@ import dcgan_mnist as app
 from dcgan import checkpoint, mxnet_setup, watchdog
 from dcgan.cli import LAUNCH_ARGV, launch_resume_command
 from dcgan.framework import mx
-from helpers import DIST_BATCH, REPO, headless_env, worker_batches, write_small_mnist
+from helpers import DIST_BATCH, ON_CPU, REPO, headless_env, worker_batches, write_small_mnist
 
 TESTS = os.path.dirname(os.path.abspath(__file__))
 LAUNCH = [sys.executable, os.path.join(REPO, 'launch.py'), '-n', '2', '-s', '1',
           '--launcher', 'local']
 PROGRAM = [sys.executable, os.path.join(REPO, 'dcgan_mnist.py'), '--kvstore', 'dist_sync',
-           '--seed', '3', '--batch-size', '8', '--no-show']
+           '--seed', '3', '--batch-size', '8', '--no-show'] + ON_CPU
 TIMEOUT = 300
 
 

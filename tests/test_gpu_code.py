@@ -11,7 +11,7 @@ import zipfile
 import pytest
 
 from dcgan import devices, gpu_code
-from helpers import REPO
+from helpers import REPO, with_the_cpu_build
 
 CHECK = [sys.executable, os.path.join(REPO, 'tools', 'check_gpu_install.py')]
 GPU_WHEEL = 'mxnet-cu112==1.9.1'
@@ -81,6 +81,7 @@ def test_a_library_without_gpu_code_carries_none(tmp_path):
     assert not carried.runs_on((8, 0))
 
 
+@with_the_cpu_build
 def test_the_installed_cpu_build_carries_no_gpu_code():
     assert not gpu_code.read(gpu_code.installed_library())
 

@@ -11,7 +11,7 @@ import pytest
 
 from dcgan import devices, mxnet_setup
 from dcgan.framework import mx
-from helpers import REPO
+from helpers import REPO, where_no_gpu, with_the_cpu_build
 
 
 def test_thread_default_is_one_per_usable_cpu():
@@ -104,6 +104,7 @@ def test_check_gpu_install_reads_ldd_output():
         'libc.so.6': '/lib/x86_64-linux-gnu/libc.so.6'}
 
 
+@with_the_cpu_build
 def test_check_gpu_install_on_this_cpu_build():
     result = subprocess.run([sys.executable, os.path.join(REPO, 'tools', 'check_gpu_install.py')],
                             capture_output=True, text=True, timeout=120)
@@ -119,6 +120,7 @@ def test_a_driver_error_while_counting_gpus_counts_as_none():
         devices.choose_context(mx_fake, 'gpu')
 
 
+@where_no_gpu
 def test_on_this_cpu_build_auto_picks_the_cpu():
     assert devices.choose_context(mx, 'auto')[0] == mx.cpu()
 
@@ -220,3 +222,47 @@ def test_the_aliases_mxnet_uses_are_there_after_setup():
     with warnings.catch_warnings():  # numpy 1.23 warns on each look-up
         warnings.simplefilter('ignore', DeprecationWarning)
         assert all(hasattr(np, name) for name in mxnet_setup.REMOVED_NUMPY_ALIASES)
+
+
+NGC_LIKE = '''
+import site, sys
+site.addsitedir(sys.argv[1])
+sys.path.insert(0, sys.argv[2])
+import importlib.metadata
+from dcgan import mxnet_setup
+assert mxnet_setup.gpu_build_installed() is False
+from dcgan.framework import mx
+from dcgan import devices, gpu_code
+assert [d.metadata['Name'] for d in importlib.metadata.distributions()
+        if d.metadata['Name'].startswith('mxnet')] == ['mxnet-ngc']
+with open('/proc/self/maps') as maps:
+    assert '/nvidia/' not in maps.read()
+print(devices.choose_context(mx, 'auto')[0], gpu_code.loaded_library())
+'''
+
+
+@with_the_cpu_build
+def test_an_mxnet_of_another_distribution_is_used_as_it_is(tmp_path):
+    """As in NVIDIA's container, whose MXNet is its own build (not mxnet or mxnet-cu112 from
+    PyPI) and whose CUDA is the system's: nothing is preloaded (here, CUDA wheel files that
+    would crash the import if they were loaded), nothing is refused, MXNet's library is found.
+    A site folder of this environment's packages, with mxnet's record renamed."""
+    real_site = os.path.dirname(os.path.dirname(mx.__file__))
+    site = tmp_path / 'site-packages'
+    site.mkdir()
+    for name in os.listdir(real_site):
+        if name.startswith('mxnet-') and name.endswith('.dist-info'):
+            record = site / 'mxnet_ngc-1.9.1.dist-info'
+            record.mkdir()
+            (record / 'METADATA').write_text('Metadata-Version: 2.1\nName: mxnet-ngc\n'
+                                             'Version: 1.9.1+nv24.6\n')
+        elif name != 'nvidia':
+            (site / name).symlink_to(os.path.join(real_site, name))
+    for relative in mxnet_setup.CUDA_WHEEL_LIBRARIES:  # not libraries: loading one fails
+        path = site / 'nvidia' / relative
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(b'not a library')
+    result = subprocess.run([sys.executable, '-S', '-c', NGC_LIKE, str(site), REPO],
+                            capture_output=True, text=True, timeout=120, cwd=str(tmp_path))
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ['cpu(0)', os.path.join(str(site), 'mxnet', 'libmxnet.so')]

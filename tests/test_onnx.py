@@ -18,7 +18,7 @@ from dcgan import checkpoint, onnx_export, run_state
 from dcgan.framework import mx
 from dcgan.onnx_model import OnnxGenerator
 from dcgan.sampling import Sampler, sampler_from_checkpoint
-from helpers import REPO, headless_env, run_program
+from helpers import ON_CPU, REPO, headless_env, run_program
 
 BATCH = 8
 DONE = 2
@@ -38,7 +38,7 @@ def run(data_dir, tmp_path_factory):
 @pytest.fixture(scope='module')
 def exported(run, tmp_path_factory):
     path = str(tmp_path_factory.mktemp('export') / 'generator.onnx')
-    sample.main([run, '--export', path])
+    sample.main([run, '--export', path, *ON_CPU])
     return path
 
 
@@ -99,7 +99,8 @@ def test_onnxruntime_gives_mxnet_s_images_for_any_batch(run, exported):
 
 def draw(source, tmp_path, name, *flags):
     png, npy = str(tmp_path / (name + '.png')), str(tmp_path / (name + '.npy'))
-    sample.main([source, '--num', '20', '--seed', '7', '--out', png, '--npy', npy, *flags])
+    sample.main([source, '--num', '20', '--seed', '7', '--out', png, '--npy', npy, *flags,
+                 *ON_CPU])
     return visualize.read_grid(png), np.load(npy)
 
 
@@ -118,7 +119,7 @@ def test_a_seed_draws_the_same_digits_from_the_checkpoint_and_from_its_export(
 def test_the_averaged_generator_exports_and_draws_its_own_digits(run, exported, tmp_path):
     found, state = opened(run)
     path = str(tmp_path / 'average.onnx')
-    sample.main([run, '--averaged', '--export', path])
+    sample.main([run, '--averaged', '--export', path, *ON_CPU])
     properties = {p.key: p.value for p in onnx.load(path).metadata_props}
     assert properties['dcgan.generator'] == 'averaged'
     assert properties['dcgan.params_sha256'] == checkpoint.sha256_of(

@@ -5,7 +5,7 @@ import pytest
 
 import dcgan_mnist as app
 from dcgan import run_state
-from helpers import REPO, run_program
+from helpers import REPO, run_program, where_no_gpu
 
 
 def one_error_line(result):
@@ -48,9 +48,10 @@ def test_epochs_restart_the_data_and_name_the_figures(small_mnist, tmp_path):
     assert 'Done: 4 iterations in all.' in result.stdout
 
 
+@where_no_gpu
 def test_auto_context_on_a_cpu_machine_says_so(small_mnist, tmp_path):
     result = run_program('--data-dir', str(small_mnist), '--batch-size', '26', '--max-iters', '1',
-                         '--output-dir', str(tmp_path / 'run'))
+                         '--output-dir', str(tmp_path / 'run'), context=None)
     assert result.returncode == 0, result.stderr
     assert result.stdout.splitlines()[0] == ('No GPU visible to MXNet: training on the CPU, '
                                              'which is much slower.')
@@ -191,6 +192,7 @@ def test_output_directory_that_cannot_be_created(tmp_path):
         app.create_output_dir(str(tmp_path / 'file' / 'run'))
 
 
+@where_no_gpu
 def test_gpu_requested_on_a_machine_without_one(small_mnist, tmp_path):
     result = run_program('--data-dir', str(small_mnist), '--context', 'gpu',
                          '--output-dir', str(tmp_path / 'out'))
@@ -235,6 +237,7 @@ def test_a_batch_that_does_not_split_evenly(small_mnist, tmp_path):
                                       'devices')
 
 
+@where_no_gpu
 def test_gpus_that_are_not_there(small_mnist, tmp_path):
     result = run_program('--data-dir', str(small_mnist), '--gpus', '0,1',
                          '--output-dir', str(tmp_path / 'run'))

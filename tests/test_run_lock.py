@@ -11,11 +11,11 @@ import time
 import pytest
 
 from dcgan import checkpoint, run_lock
-from helpers import (REPO, assert_same_checkpoint_params, headless_env, metric_rows,
+from helpers import (ON_CPU, REPO, assert_same_checkpoint_params, headless_env, metric_rows,
                      run_program)
 
-FLAGS = ['--batch-size', '8', '--seed', '3', '--no-show', '--max-iters', '6',
-         '--checkpoint-every', '2']
+FLAGS = ON_CPU + ['--batch-size', '8', '--seed', '3', '--no-show', '--max-iters', '6',
+                  '--checkpoint-every', '2']
 
 
 def start_training(data_dir, out):

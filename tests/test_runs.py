@@ -17,11 +17,11 @@ import pytest
 import visualize
 from dcgan import checkpoint, console, csv_log, curves
 from dcgan.framework import mx
-from helpers import (REPO, assert_same_checkpoint_params, digit_like_images, headless_env,
+from helpers import (ON_CPU, REPO, assert_same_checkpoint_params, digit_like_images, headless_env,
                      metric_rows, run_program, write_idx)
 
 TWO_EPOCHS = 14
-RUN_FLAGS = ['--batch-size', '8', '--seed', '11', '--no-show']
+RUN_FLAGS = ON_CPU + ['--batch-size', '8', '--seed', '11', '--no-show']
 
 
 def train(data_dir, *flags):
@@ -313,7 +313,7 @@ def test_progress_strip_shows_evenly_spread_snapshots_ending_with_the_last(tmp_p
 # ============================== sampling ==============================
 
 def run_sampler(*args):
-    return subprocess.run([sys.executable, os.path.join(REPO, 'sample.py'), *args],
+    return subprocess.run([sys.executable, os.path.join(REPO, 'sample.py'), *args, *ON_CPU],
                           capture_output=True, text=True, timeout=300)
 
 

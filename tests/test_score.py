@@ -13,7 +13,7 @@ import pytest
 import train_classifier
 from dcgan import averaging, checkpoint, health, lenet, mnist, scoring
 from dcgan.framework import mx
-from helpers import REPO, headless_env, run_program
+from helpers import ON_CPU, REPO, headless_env, run_program
 
 
 # ============================== statistics ==============================
@@ -120,7 +120,7 @@ def scored_run(tmp_path_factory, data_dir):
 
 
 def run_score(*args, env=None):
-    return subprocess.run([sys.executable, os.path.join(REPO, 'score.py')] + list(args),
+    return subprocess.run([sys.executable, os.path.join(REPO, 'score.py')] + list(args) + ON_CPU,
                           capture_output=True, text=True, timeout=600,
                           env=headless_env(**(env or {})))
 

@@ -16,13 +16,13 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 import visualize
 from dcgan import event_log
 from dcgan.csv_log import FIELDS
-from helpers import REPO, headless_env, run_program
+from helpers import ON_CPU, REPO, headless_env, run_program
 
 BATCH = 8
 # The small MNIST's 52 digits make an epoch of 7 iterations: every run here is within one.
 # A report every 2 iterations, and at the last.
-FLAGS = ['--batch-size', str(BATCH), '--seed', '2', '--no-show', '--vis-every', '2',
-         '--average-generator', '--tensorboard']
+FLAGS = ON_CPU + ['--batch-size', str(BATCH), '--seed', '2', '--no-show', '--vis-every',
+                  '2', '--average-generator', '--tensorboard']
 
 
 def train(data_dir, *flags):

@@ -217,10 +217,13 @@ def test_the_programs_step_gives_the_tutorials_parameters():
 # ============================== several devices ==============================
 
 def test_one_iteration_over_two_devices_is_two_half_batches_summed():
+    check_two_devices([mx.cpu(0), mx.cpu(1)])
+
+
+def check_two_devices(devices, images_atol=1e-6, step_rtol=2e-3):
     """Two contexts split each batch in halves; each half has its own BatchNorm statistics.
-    The independent computation: every pass per half on a single-context executor, the
-    gradients of the halves summed."""
-    devices = [mx.cpu(0), mx.cpu(1)]
+    The independent computation: every pass per half on a single-context executor on the CPU,
+    the gradients of the halves summed. (tests/test_gpu.py runs it on two GPUs.)"""
     mx.random.seed(3)
     generator = app.build_generator(devices, BATCH, NOISE, app.LEARNING_RATE, app.BETA1,
                                     app.INIT_SIGMA)
@@ -258,7 +261,7 @@ def test_one_iteration_over_two_devices_is_two_half_batches_summed():
     run_step(generator, discriminator, real, noise, judge)
 
     np.testing.assert_allclose(generator.get_outputs()[0].asnumpy(), np.concatenate(fakes),
-                               atol=1e-6)
+                               atol=images_atol)
     for module, expected, before in ((discriminator, d_expected, d_params),
                                      (generator, g_expected, g_params)):
         actual, _ = parameters(module)
@@ -271,4 +274,4 @@ def test_one_iteration_over_two_devices_is_two_half_batches_summed():
             if not step.any():
                 continue
             np.testing.assert_allclose(before[name] - actual[name], step, rtol=0,
-                                       atol=2e-3 * np.abs(step).max(), err_msg=name)
+                                       atol=step_rtol * np.abs(step).max(), err_msg=name)

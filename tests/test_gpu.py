@@ -1,0 +1,114 @@
+"""The GPU box: the tutorial's shapes and one training step on gpu(0), the step against the
+same step on the CPU, and a batch split over two GPUs. Each check is a function of the
+devices, run twice: on CPU contexts everywhere (so CI exercises all of it but the device), and
+on GPUs where MXNet sees them; elsewhere the GPU tests are skipped, saying why in one line."""
+import numpy as np
+import pytest
+
+import dcgan_mnist as app
+from dcgan import devices
+from dcgan.framework import mx
+from test_training import BATCH, NOISE, batch_inputs, check_two_devices, parameters, run_step
+
+GPUS = devices.gpu_count(mx)
+# cuDNN's convolutions sum in other orders than oneDNN's: a GPU's numbers are the CPU's to
+# about float32's precision times the depth of the nets, not bit for bit.
+GPU_IMAGES_ATOL = 1e-4
+GPU_STEP_RTOL = 1e-2
+
+
+def needs_gpus(count):
+    return pytest.mark.skipif(GPUS < count, reason='needs %d GPU%s; MXNet sees %d here'
+                              % (count, 's' if count > 1 else '', GPUS))
+
+
+def build(ctx):
+    generator = app.build_generator(ctx, BATCH, NOISE, app.LEARNING_RATE, app.BETA1,
+                                    app.INIT_SIGMA)
+    discriminator = app.build_discriminator(ctx, BATCH, app.LEARNING_RATE, app.BETA1,
+                                            app.INIT_SIGMA)
+    return generator, discriminator
+
+
+def check_shapes(ctx):
+    """The tutorial's shapes, on `ctx`: noise (B, 100, 1, 1) in, images (B, 3, 64, 64) in
+    [-1, 1] out of G, and one probability per image, (B, 1), out of D."""
+    generator, discriminator = build(ctx)
+    noise = mx.nd.random.normal(shape=(BATCH, NOISE, 1, 1), ctx=ctx)
+    generator.forward(mx.io.DataBatch([noise], []), is_train=False)
+    images = generator.get_outputs()[0]
+    assert images.shape == (BATCH, 3, 64, 64) and images.context == ctx
+    assert np.abs(images.asnumpy()).max() <= 1
+    discriminator.forward(mx.io.DataBatch([images], [mx.nd.ones((BATCH,), ctx=ctx)]),
+                          is_train=False)
+    judged = discriminator.get_outputs()[0]
+    assert judged.shape == (BATCH, 1) and judged.context == ctx
+    assert ((0 <= judged.asnumpy()) & (judged.asnumpy() <= 1)).all()
+
+
+def step_from(ctx, start, real, noise):
+    """The parameters after one training step on `ctx` from the parameters `start`, with
+    plain SGD so that the step is a multiple of the gradient (small: a large step of D would
+    saturate it, and G's gradient, taken through the updated D, would vanish)."""
+    generator, discriminator = build(ctx)
+    for module, (arg_params, aux_params) in zip((generator, discriminator), start):
+        module.set_params(arg_params, aux_params)
+        module.init_optimizer(optimizer='sgd', optimizer_params={'learning_rate': 0.01},
+                              force_init=True)
+    run_step(generator, discriminator, real, noise)
+    return [parameters(generator)[0], parameters(discriminator)[0]]
+
+
+def check_step_against_the_cpu(ctx, step_rtol):
+    """One step on `ctx` moves every weight as the same step on the CPU does, to `step_rtol`
+    of the largest move of that weight. (BatchNorm's gammas are fixed at 1, as the tutorial
+    has them: they must not move at all.)"""
+    mx.random.seed(3)
+    start = [module.get_params() for module in build(mx.cpu())]
+    real, noise = batch_inputs(seed=4)
+    before = [{name: array.asnumpy() for name, array in arg.items()} for arg, _ in start]
+    on_cpu = step_from(mx.cpu(), start, real, noise)
+    on_ctx = step_from(ctx, start, real, noise)
+    for weights, expected, actual in zip(before, on_cpu, on_ctx):
+        for name, value in weights.items():
+            step = value - expected[name]
+            if name.endswith('_gamma'):
+                assert not step.any() and (actual[name] == value).all(), name
+                continue
+            assert step.any(), name
+            np.testing.assert_allclose(value - actual[name], step, rtol=0,
+                                       atol=step_rtol * np.abs(step).max(), err_msg=name)
+
+
+# ------------------------- on CPU contexts: everywhere, CI included -------------------------
+
+def test_the_shapes_on_a_cpu_context():
+    check_shapes(mx.cpu(1))
+
+
+def test_a_step_on_another_cpu_context_is_the_cpus_step():
+    check_step_against_the_cpu(mx.cpu(1), step_rtol=0)
+
+
+# (The split over two CPU contexts: tests/test_training.py, with the same check.)
+
+# ------------------------- on the GPU box -------------------------
+
+@needs_gpus(1)
+def test_this_mxnet_runs_on_this_card():
+    devices.check_gpu_supported(0)  # the card's capability against the library's code
+
+
+@needs_gpus(1)
+def test_the_shapes_on_the_gpu():
+    check_shapes(mx.gpu(0))
+
+
+@needs_gpus(1)
+def test_a_step_on_the_gpu_is_the_cpus_step():
+    check_step_against_the_cpu(mx.gpu(0), GPU_STEP_RTOL)
+
+
+@needs_gpus(2)
+def test_a_batch_split_over_two_gpus_is_two_half_batches_summed():
+    check_two_devices([mx.gpu(0), mx.gpu(1)], GPU_IMAGES_ATOL, GPU_STEP_RTOL)
