@@ -11,10 +11,15 @@ DMLC_* variables they need. As shipped it cannot run on Python 3.9 or newer, nor
 - dmlc_tracker calls Thread.isAlive, which Python 3.9 removed: restored here;
 - a worker that fails raised an exception that printed the worker's whole environment: here
   it is one line per process that failed;
-- the scheduler and the servers wait forever once a worker is gone: with --launcher local,
-  when every worker has ended, whatever is left of the job is stopped and the launcher exits,
+- the scheduler and the servers wait forever once a worker is gone: when every worker has
+  ended, whatever is left of the job is stopped, on every host, and the launcher exits,
   non-zero if any worker failed. (Workers that lose a peer stop by themselves:
   dcgan_mnist.py's --stall-timeout.)
+- with --launcher ssh, a process on another host outlived its ssh session (sshd signals
+  nothing to a command without a terminal), and a host that could not be reached left the
+  job waiting for ever: here each remote process runs under a shell that turns a line on the
+  session's input into SIGTERM and its end into SIGKILL (nothing outlives the launcher), ssh
+  never prompts, and every host must answer before the job starts, else one line;
 - the scheduler's address is this machine's: 127.0.0.1 for --launcher local; for ssh give the
   address the other hosts reach this one at with --host-ip (MXNet's guess otherwise);
 - with --launcher local the servers and the workers listened on the machine's network
@@ -23,7 +28,7 @@ DMLC_* variables they need. As shipped it cannot run on Python 3.9 or newer, nor
 - SIGTERM or Ctrl-C ended the launcher at once and the scheduler and servers with it, while
   the workers waited on them: here the workers are asked to stop (they finish their iteration
   together and the chief saves it), the scheduler and servers end after them, and the
-  launcher exits with 130; a second signal kills the job at once;
+  launcher exits with 130; a second signal kills the job at once, on every host;
 - its own flags are checked first, each refused in one line: -n and -s at least 1 (ps-lite
   waits for ever for a server that never comes), --launcher local, or ssh with a -H file (the
   two mended here), and a command to run.
@@ -36,6 +41,7 @@ import json
 import logging
 import os
 import runpy
+import shlex
 import signal
 import socket
 import subprocess
@@ -52,6 +58,26 @@ LAUNCHERS = ('local', 'ssh')
 # After the last worker, the scheduler and servers get this long to end on their own.
 LINGER_SECONDS = 3
 LOOPBACK = '127.0.0.1'
+SSH_PORT = '22'
+SSH_OPTIONS = ['-o', 'BatchMode=yes',  # a password prompt would hang the job: refused instead
+               '-o', 'StrictHostKeyChecking=accept-new',  # a changed host key is refused
+               '-o', 'ConnectTimeout=10',
+               # a host that stops answering ends its sessions within 15 s
+               '-o', 'ServerAliveInterval=5', '-o', 'ServerAliveCountMax=3']
+REACH_SECONDS = 30  # for the check that each host answers before the job starts
+# What a process started over ssh gets of the launcher's environment besides the job's own
+# DMLC_* settings: dmlc_tracker's list, and the families MXNet, ps-lite and the program read.
+PASSED_VARIABLES = ('OMP_NUM_THREADS', 'KMP_AFFINITY', 'LD_LIBRARY_PATH')
+PASSED_PREFIXES = ('DMLC_', 'PS_', 'MXNET_', 'DCGAN_')
+# How a process runs on another host: as a child of a shell that watches the ssh session's
+# input. A line there is SIGTERM (the launcher asks the workers to stop); the end of the input
+# (the launcher, or its ssh client, is gone, or it ends the job) is SIGKILL: nothing of a job
+# outlives its launcher on any host. sshd gives no signal of its own to a command without a
+# terminal, and dmlc_tracker's sessions left every process running when they ended.
+REMOTE_WATCH = ('exec 3<&0; %s </dev/null & child=$!; '
+                '{ while read -r line <&3; do kill -TERM "$child"; done; '
+                'kill -KILL "$child"; } 2>/dev/null & watcher=$!; '
+                'wait "$child"; status=$?; kill "$watcher" 2>/dev/null; exit "$status"')
 
 
 def mxnet_launcher_path():
@@ -79,22 +105,52 @@ def describe_exit(code):
     return 'exited with code %d' % code
 
 
+def ask_to_stop(process):
+    """SIGTERM to a process of the job; to one on another host, the line its watching shell
+    turns into SIGTERM (REMOTE_WATCH)."""
+    if process.stdin is None:
+        process.send_signal(signal.SIGTERM)
+        return
+    try:
+        process.stdin.write(b'stop\n')
+        process.stdin.flush()
+    except OSError:  # the session has just ended
+        pass
+
+
+def end_now(process):
+    """SIGKILL to a process of the job; to one on another host, the end of its session's
+    input, which its watching shell turns into SIGKILL (and the session then ends)."""
+    if process.stdin is None:
+        process.kill()
+    elif not process.stdin.closed:
+        try:
+            process.stdin.close()
+        except OSError:
+            pass
+
+
 class Job:
     """The processes the launcher starts, seen through dmlc_tracker's own calls to
-    subprocess: each Popen is kept with its role, so the job can be watched and ended."""
+    subprocess (and through `run`, for the ssh sessions started here): each Popen is kept with
+    its role, so the job can be watched and ended."""
 
     def __init__(self):
         self.lock = threading.Lock()
         self.processes = []  # (role, task id, Popen)
 
+    def run(self, role, task, command, **kwargs):
+        """Start `command` as the job's process of `role` and task id, and wait for its end."""
+        process = subprocess.Popen(command, **kwargs)
+        with self.lock:
+            self.processes.append((role, str(task), process))
+        return process.wait()
+
     # -- stands in for the subprocess module inside dmlc_tracker --
     def call(self, command, **kwargs):
         environment = kwargs.get('env') or os.environ
-        process = subprocess.Popen(command, **kwargs)
-        with self.lock:
-            self.processes.append((environment.get('DMLC_ROLE', '?'),
-                                   environment.get('DMLC_TASK_ID', '?'), process))
-        return process.wait()
+        return self.run(environment.get('DMLC_ROLE', '?'), environment.get('DMLC_TASK_ID', '?'),
+                        command, **kwargs)
 
     def check_call(self, command, **kwargs):
         return self.call(command, **kwargs)  # failures are told by `report`, not raised
@@ -114,27 +170,29 @@ class Job:
     def stop_the_rest(self):
         """Give the scheduler and servers time to end, then kill what remains: they ignore
         SIGTERM (dcgan/mxnet_setup.py), and once the workers are gone they would wait for
-        ever."""
-        deadline = time.monotonic() + LINGER_SECONDS
+        ever. An ssh session that does not end with its remote process is killed last."""
         with self.lock:
             rest = [process for _, _, process in self.processes]
-        while time.monotonic() < deadline and any(p.poll() is None for p in rest):
-            time.sleep(0.2)
+        for ending in (end_now, subprocess.Popen.kill):
+            deadline = time.monotonic() + LINGER_SECONDS
+            while time.monotonic() < deadline and any(p.poll() is None for p in rest):
+                time.sleep(0.2)
+            for process in rest:
+                if process.poll() is None:
+                    ending(process)
         for process in rest:
-            if process.poll() is None:
-                process.kill()
             process.wait()
 
-    def signal_workers(self, number):
+    def ask_workers_to_stop(self):
         for _, process in self.roles('worker'):
             if process.poll() is None:
-                process.send_signal(number)
+                ask_to_stop(process)
 
     def kill_all(self):
         with self.lock:
             for _, _, process in self.processes:
                 if process.poll() is None:
-                    process.kill()
+                    end_now(process)
 
     def report(self, stopping=False):
         """One line per worker that failed; the exit status: 0 when every worker succeeded,
@@ -168,9 +226,9 @@ class StopOnSignal:
         if self.signals == 1:
             print('launch: stopping: the workers finish their iteration and save a checkpoint '
                   '(signal again to stop at once)', file=sys.stderr, flush=True)
-            self.job.signal_workers(signal.SIGTERM)
+            self.job.ask_workers_to_stop()
         else:
-            self.job.kill_all()
+            self.job.kill_all()  # the ssh sessions' remote processes end with this process
             os._exit(EXIT_STOPPED)
 
 
@@ -198,9 +256,82 @@ def keep_on_loopback(environ):
     environ.setdefault('DMLC_INTERFACE', 'lo')
 
 
+def read_hosts(path):
+    """[(host, port)] of a hosts file as dmlc_tracker reads it: one `host` or `host:port` a
+    line, an MPI-style `slots=N` ignored."""
+    hosts = []
+    with open(path) as f:
+        for line in f:
+            line = line.split('slots=')[0].strip()
+            if line:
+                host, _, port = line.partition(':')
+                hosts.append((host, port or SSH_PORT))
+    return hosts
+
+
+def ssh_command(host, port, remote):
+    return ['ssh'] + SSH_OPTIONS + ['-p', port, host, remote]
+
+
+def check_reachable(hosts):
+    """End the launch in one line if a host does not answer over ssh, before anything of the
+    job starts (else its processes would wait for ever for the ones that never came)."""
+    for host, port in dict.fromkeys(hosts):
+        try:
+            answer = subprocess.run(ssh_command(host, port, 'true'), stdin=subprocess.DEVNULL,
+                                    capture_output=True, text=True, timeout=REACH_SECONDS)
+            why = answer.returncode and (answer.stderr.strip().splitlines() or ['ssh failed'])[-1]
+        except subprocess.TimeoutExpired:
+            why = 'no answer in %d s' % REACH_SECONDS
+        if why:
+            raise SystemExit('launch: cannot reach %s over ssh (port %s): %s' % (host, port, why))
+
+
+def remote_command(command, job_environment, directory):
+    """The shell command that runs `command` on another host, in `directory`, with the job's
+    variables and the launcher's own that it passes on, watched (REMOTE_WATCH)."""
+    passed = {key: value for key, value in os.environ.items()
+              if key in PASSED_VARIABLES or key.startswith(PASSED_PREFIXES)}
+    passed.update((key, str(value)) for key, value in job_environment.items())
+    exports = ' '.join('%s=%s' % (key, shlex.quote(value)) for key, value in sorted(
+        passed.items()))
+    return 'cd %s || exit 1; export %s; %s' % (shlex.quote(directory), exports, REMOTE_WATCH % (
+        ' '.join(shlex.quote(word) for word in command)))
+
+
+def submit_over_ssh(job, dmlc_ssh):
+    """dmlc_tracker.ssh.submit, mended: the servers and workers are spread over the hosts in
+    turn as it spreads them, each through ssh without a prompt, watched on its host
+    (REMOTE_WATCH) and kept in `job` with its role and task id."""
+    def submit(args):
+        hosts = read_hosts(args.host_file)
+        directory = os.getcwd()
+        if args.sync_dst_dir not in (None, 'None'):
+            directory = args.sync_dst_dir
+            for host in dict.fromkeys(hosts):
+                dmlc_ssh.sync_dir(os.getcwd() + '/', host, directory)
+
+        def start_all(workers, servers, job_environment):
+            roles = [('server', task) for task in range(servers)] + [
+                ('worker', task) for task in range(workers)]
+            for index, (role, task) in enumerate(roles):
+                host, port = hosts[index % len(hosts)]
+                environment = dict(job_environment, DMLC_ROLE=role, DMLC_NODE_HOST=host,
+                                   DMLC_TASK_ID=task)
+                command = ssh_command(host, port, remote_command(args.command, environment,
+                                                                 directory))
+                threading.Thread(target=job.run, args=(role, task, command),
+                                 kwargs={'stdin': subprocess.PIPE}, daemon=True).start()
+
+        dmlc_ssh.tracker.submit(args.num_workers, args.num_servers, fun_submit=start_all,
+                                pscmd=' '.join(args.command), hostIP=args.host_ip)
+    return submit
+
+
 def parse_own_flags(argv):
-    """(number of workers, launcher kind, --host-ip or None, argv for MXNet's launcher); a
-    flag MXNet's launcher would choke or hang on ends the program in one line (exit 2)."""
+    """(number of workers, launcher kind, --host-ip or None, the hosts file or None, argv for
+    MXNet's launcher); a flag MXNet's launcher would choke or hang on ends the program in one
+    line (exit 2)."""
     parser = OneLineArgumentParser(prog='launch.py', add_help=False)
     parser.add_argument('-n', '--num-workers', type=PROCESSES, required=True)
     parser.add_argument('-s', '--num-servers', type=PROCESSES)
@@ -221,12 +352,12 @@ def parse_own_flags(argv):
     if '--host-ip' in argv:
         at = argv.index('--host-ip')
         argv = argv[:at] + argv[at + 2:]
-    return known.num_workers, known.launcher, known.host_ip, argv
+    return known.num_workers, known.launcher, known.host_ip, known.hostfile, argv
 
 
 def main(argv=None):
     argv = list(sys.argv[1:] if argv is None else argv)
-    workers, kind, host_ip, mxnet_argv = parse_own_flags(argv)
+    workers, kind, host_ip, hostfile, mxnet_argv = parse_own_flags(argv)
     launcher = mxnet_launcher_path()
     restore_python2_threading()
     import dmlc_tracker.local
@@ -250,6 +381,9 @@ def main(argv=None):
     if kind == 'local':
         schedule_on_a_free_port(dmlc_tracker.tracker.PSTracker)
         keep_on_loopback(os.environ)
+    else:
+        check_reachable(read_hosts(hostfile))
+        dmlc_tracker.ssh.submit = submit_over_ssh(job, dmlc_tracker.ssh)
 
     def end_when_the_workers_have():
         while not job.workers_done(workers):

@@ -547,7 +547,7 @@ def test_every_flag_of_launch_py(flags, command, capsys):
     argv = [word for pair in flags for word in pair]
     argv += ['python', 'dcgan_mnist.py'] if command else []
     try:
-        workers, kind, _, _ = launch.parse_own_flags(argv)
+        workers, kind, _, _, _ = launch.parse_own_flags(argv)
     except SystemExit as stop:
         assert stop.code == 2 and one_line_refusal(capsys.readouterr().err)
         event('refused')
