@@ -320,8 +320,11 @@ def submit_over_ssh(job, dmlc_ssh):
                                    DMLC_TASK_ID=task)
                 command = ssh_command(host, port, remote_command(args.command, environment,
                                                                  directory))
-                threading.Thread(target=job.run, args=(role, task, command),
-                                 kwargs={'stdin': subprocess.PIPE}, daemon=True).start()
+                # A session of its own: a signal to the launcher's process group (Ctrl-C, a
+                # cluster stopping the job) must not kill the ssh client, which would end the
+                # remote process at once; the launcher passes the stop on instead.
+                threading.Thread(target=job.run, args=(role, task, command), kwargs={
+                    'stdin': subprocess.PIPE, 'start_new_session': True}, daemon=True).start()
 
         dmlc_ssh.tracker.submit(args.num_workers, args.num_servers, fun_submit=start_all,
                                 pscmd=' '.join(args.command), hostIP=args.host_ip)

@@ -224,10 +224,13 @@ def gone_within(marker, seconds):
     return processes_with(marker)
 
 
-def test_sigterm_to_the_launcher_keeps_the_work_and_ends_every_host(ssh_hosts, data, tmp_path):
-    """A cluster stops the launching host's launcher: the workers, one on each host, stop
-    after the same iteration, the chief saves it and prints the launch line with --resume,
-    and no process of the job is left on either host."""
+@pytest.mark.parametrize('to_the_group', [False, True], ids=['the launcher', 'its group'])
+def test_sigterm_on_the_launching_host_keeps_the_work_and_ends_every_host(
+        ssh_hosts, data, tmp_path, to_the_group):
+    """A cluster stops the job on the launching host, the launcher alone or its process group
+    (with the scheduler and the ssh clients): the workers, one on each host, stop after the
+    same iteration, the chief saves it and prints the launch line with --resume, and no
+    process of the job is left on either host."""
     run = str(tmp_path / 'run')
     job, marker = start_job(ssh_hosts, run, data, '--max-iters', '400')
     try:
@@ -237,7 +240,7 @@ def test_sigterm_to_the_launcher_keeps_the_work_and_ends_every_host(ssh_hosts, d
                                                     'worker'], roles
         workers = [pid for pid, role in roles.items() if role == 'worker']
         assert namespace_of(workers[0]) != namespace_of(workers[1])  # one on each host
-        os.kill(job.pid, signal.SIGTERM)
+        (os.killpg if to_the_group else os.kill)(job.pid, signal.SIGTERM)
         signalled = time.monotonic()
         stdout, stderr = job.communicate(timeout=TIMEOUT)
         took = time.monotonic() - signalled
