@@ -35,7 +35,7 @@ from dataclasses import dataclass
 import numpy as np
 
 import symbols
-from dcgan import checkpoint, devices, hooks, mnist, notebook, run_state, watchdog
+from dcgan import bfloat16, checkpoint, devices, hooks, mnist, notebook, run_state, watchdog
 from dcgan.averaging import DEFAULT_DECAY
 from dcgan.cli import (Check, OneLineArgumentParser, SetupError, check_writable, context_spec,
                        fail, gpu_list, launch_resume_command, positive_float, positive_int)
@@ -57,7 +57,8 @@ INIT_SIGMA = 0.02
 VIS_EVERY = 50
 # A new run's settings unless flags say otherwise (the seed: a fresh random one).
 TUTORIAL_SETTINGS = {'batch_size': BATCH_SIZE, 'lr': LEARNING_RATE, 'beta1': BETA1,
-                     'init_sigma': INIT_SIGMA, 'noise_dim': symbols.NOISE_DIM}
+                     'init_sigma': INIT_SIGMA, 'noise_dim': symbols.NOISE_DIM,
+                     'dtype': 'float32'}
 
 REAL_LABEL = 1.0
 FAKE_LABEL = 0.0
@@ -156,6 +157,10 @@ def parse_args(argv=None):
                        help='also keep an exponential moving average of the generator\'s '
                             'weights, with this decay (default when given: %g; warmed up, see '
                             'dcgan/averaging.py); off by default' % DEFAULT_DECAY)
+    model.add_argument('--dtype', type=settings['dtype'], default=None,
+                       help='float32 (the tutorial\'s, the default) or bfloat16: the '
+                            'convolutions in bfloat16, the weights, Adam and BatchNorm in '
+                            'float32, on CPUs with bfloat16 instructions (dcgan/bfloat16.py)')
     model.add_argument('--noise-dim', type=settings['noise_dim'], default=None,
                        help='length Z of the generator\'s noise vector (default: %d)'
                             % symbols.NOISE_DIM)
@@ -170,12 +175,18 @@ def parse_args(argv=None):
 
 # ============================== the networks ==============================
 
+def network_symbol(symbol, dtype):
+    """A network's symbol as `dtype` computes it: the tutorial's for float32."""
+    return bfloat16.with_bfloat16_convolutions(symbol, mx) if dtype == 'bfloat16' else symbol
+
+
 def build_generator(ctx, batch_size, noise_dim=symbols.NOISE_DIM, lr=LEARNING_RATE,
-                    beta1=BETA1, sigma=INIT_SIGMA, kvstore='local', for_training=True):
+                    beta1=BETA1, sigma=INIT_SIGMA, kvstore='local', for_training=True,
+                    dtype='float32'):
     """The generator as a bound, initialised Module, with its Adam optimizer when
     `for_training` (else for inference only: score.py's untrained generator)."""
-    generator = mx.mod.Module(symbol=symbols.generator_symbol(), data_names=('rand',),
-                              label_names=None, context=ctx)
+    generator = mx.mod.Module(symbol=network_symbol(symbols.generator_symbol(), dtype),
+                              data_names=('rand',), label_names=None, context=ctx)
     generator.bind(data_shapes=[('rand', (batch_size, noise_dim, 1, 1))],
                    for_training=for_training)
     _init(generator, sigma)
@@ -184,9 +195,9 @@ def build_generator(ctx, batch_size, noise_dim=symbols.NOISE_DIM, lr=LEARNING_RA
     return generator
 
 
-def build_discriminator(ctx, batch_size, lr, beta1, sigma, kvstore='local'):
-    discriminator = mx.mod.Module(symbol=symbols.discriminator_symbol(), data_names=('data',),
-                                  label_names=('label',), context=ctx)
+def build_discriminator(ctx, batch_size, lr, beta1, sigma, kvstore='local', dtype='float32'):
+    discriminator = mx.mod.Module(symbol=network_symbol(symbols.discriminator_symbol(), dtype),
+                                  data_names=('data',), label_names=('label',), context=ctx)
     size = symbols.IMAGE_SIZE
     # inputs_need_grad: the generator learns from the gradient with respect to D's input.
     discriminator.bind(data_shapes=[('data', (batch_size, symbols.IMAGE_CHANNELS, size, size))],
@@ -205,7 +216,7 @@ def build_judge(discriminator):
     gives the same input gradient and skips one of the nine passes an iteration makes through
     D's weights (about 8% of the work).
     """
-    judge = mx.mod.Module(symbol=symbols.discriminator_symbol(), data_names=('data',),
+    judge = mx.mod.Module(symbol=discriminator.symbol, data_names=('data',),
                           label_names=('label',), context=discriminator._context,
                           fixed_param_names=discriminator._param_names)
     judge.bind(data_shapes=discriminator.data_shapes, label_shapes=discriminator.label_shapes,
@@ -452,6 +463,9 @@ def set_up(args):
     kvstore = create_kvstore(args)
     rank, workers = (kvstore.rank, kvstore.num_workers) if kvstore else (0, 1)
     found, saved = open_run(args, chief=rank == 0)
+    if args.dtype == 'bfloat16':
+        bfloat16.check_bfloat16(bfloat16.cpu_flags(),
+                                gpu_build=mx.runtime.Features().is_enabled('CUDA'))
     ctx, notice = pick_devices(args)
     first_ctx = ctx[0] if isinstance(ctx, list) else ctx
     check_resources(args, first_ctx, resumed=bool(found))
@@ -467,7 +481,7 @@ def set_up(args):
 
     mx.random.seed(args.seed)
     networks = dict(ctx=ctx, batch_size=args.batch_size, lr=args.lr, beta1=args.beta1,
-                    sigma=args.init_sigma, kvstore=kvstore or 'local')
+                    sigma=args.init_sigma, kvstore=kvstore or 'local', dtype=args.dtype)
     generator = build_generator(noise_dim=args.noise_dim, **networks)
     discriminator = build_discriminator(**networks)
     modules = {'generator': generator, 'discriminator': discriminator}
@@ -600,8 +614,10 @@ def run(t):
     if t.resumed_from:
         print('Resuming %s at iteration %d' % (t.resumed_from, t.state.done))
     worker = ' as worker %d of %d' % (t.rank, t.workers) if t.distributed else ''
-    print('Training on %s%s with seed %d: %d iterations; the run goes to %s'
-          % (t.ctx, worker, args.seed, t.total - t.state.done, args.output_dir), flush=True)
+    arithmetic = ' in bfloat16' if args.dtype == 'bfloat16' else ''
+    print('Training on %s%s%s with seed %d: %d iterations; the run goes to %s'
+          % (t.ctx, arithmetic, worker, args.seed, t.total - t.state.done, args.output_dir),
+          flush=True)
     if t.distributed:
         t.guard.start()
     try:

@@ -106,6 +106,27 @@ class Check:
             raise argparse.ArgumentTypeError(str(e)) from None
 
 
+class Choice:
+    """One of a few words: a flag's value (as an argparse type) and a checkpoint's field."""
+
+    def __init__(self, *words):
+        self.words = words
+        self.__name__ = 'choice'
+
+    def value(self, value, shown=None):
+        """`value` when it is one of the words, else ValueError saying which it may be."""
+        if not (isinstance(value, str) and value in self.words):
+            raise ValueError('%s is not %s' % (repr(value) if shown is None else shown,
+                                               ' or '.join(self.words)))
+        return value
+
+    def __call__(self, text):
+        try:
+            return self.value(text)
+        except ValueError as e:
+            raise argparse.ArgumentTypeError(str(e)) from None
+
+
 positive_int = Check(int, low=1)
 positive_float = Check(float, low=0, above=True)
 unit_interval = Check(float, low=0, high=1, below=True)

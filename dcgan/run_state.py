@@ -4,6 +4,7 @@ one schema of it, which the flags and a checkpoint's state.json are both checked
 
     settings      fixed when a run starts, kept when it resumes (a flag may repeat one, never
                   change it): SETTINGS, each with the Check its flag and its field share
+                  (dtype is absent from checkpoints older than it: those ran in float32)
     where it is   global_iteration (iterations done), epoch, iterations_per_epoch
     what it fits  num_images, data_seed, devices, workers: a resumed run must have them again
     why saved     reason ('every 500 iterations', 'epoch end', 'end', 'interrupted'), and
@@ -29,8 +30,9 @@ from typing import Optional
 import numpy as np
 
 import symbols
-from dcgan import averaging, checkpoint, mnist
-from dcgan.cli import Check, SetupError, check_memory, positive_float, seed, unit_interval
+from dcgan import averaging, bfloat16, checkpoint, mnist
+from dcgan.cli import (Check, Choice, SetupError, check_memory, positive_float, seed,
+                       unit_interval)
 from dcgan.framework import mx
 
 # Far more iterations than a run can do (at 2 s each, 136 years): a bound on the counters.
@@ -48,7 +50,9 @@ MAX_NOISE_DIM = MAX_ELEMENTS // (symbols.GENERATOR_FILTERS[0] * symbols.KERNEL[0
 SETTINGS = {'batch_size': Check(int, low=1, high=MAX_BATCH), 'lr': positive_float,
             'beta1': unit_interval, 'init_sigma': positive_float,
             'noise_dim': Check(int, low=1, high=MAX_NOISE_DIM), 'seed': seed,
-            'average_decay': unit_interval}
+            'average_decay': unit_interval, 'dtype': Choice(*bfloat16.DTYPES)}
+# Settings that checkpoints written before they existed lack, and what those runs used.
+ADDED_SETTINGS = {'dtype': 'float32'}
 # The rest of what a run reads back from state.json.
 COUNTERS = {'global_iteration': Check(int, low=0, high=MAX_ITERATIONS),
             'epoch': Check(int, low=0, high=MAX_ITERATIONS),
@@ -60,7 +64,8 @@ COUNTERS = {'global_iteration': Check(int, low=0, high=MAX_ITERATIONS),
 AVERAGE_UPDATES = Check(int, low=0, high=MAX_ITERATIONS)
 TEXTS = ('reason', 'mxnet_version')
 MAX_TEXT = 200
-RESUME_FIELDS = tuple(COUNTERS) + tuple(SETTINGS)
+RESUME_FIELDS = tuple(COUNTERS) + tuple(name for name in SETTINGS
+                                          if name not in ADDED_SETTINGS)
 
 # Memory a run needs, measured on the CPU (docs/speed.md, "where the memory goes"): the
 # libraries; per byte of parameters, about six (weights, gradients, Module's host copy, Adam's
@@ -142,6 +147,8 @@ def check_state(folder, state):
     program could have written; returns {name: size limit} of the files it must list."""
     path = os.path.join(folder, checkpoint.STATE)
     checkpoint.check_fields(folder, state, required_fields)
+    for name, value in ADDED_SETTINGS.items():
+        state.setdefault(name, value)
 
     def refuse(problem):
         raise checkpoint.CheckpointError('%s: %s' % (path, problem))

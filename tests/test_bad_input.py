@@ -133,10 +133,11 @@ def readers(run, data_dir, tmp):
 JSON_VALUES = st.one_of(
     st.none(), st.booleans(), st.integers(-3, 20), st.integers(-2 ** 80, 2 ** 80),
     st.floats(allow_nan=True, allow_infinity=True), st.text(max_size=12),
+    st.sampled_from(run_state.SETTINGS['dtype'].words),
     st.lists(st.integers(), max_size=3), st.dictionaries(st.text(max_size=4), st.integers(),
                                                          max_size=2))
-FIELDS = sorted(run_state.RESUME_FIELDS + ('average_updates', 'reason', 'mxnet_version',
-                                           'files', 'format'))
+FIELDS = sorted(run_state.RESUME_FIELDS + tuple(run_state.ADDED_SETTINGS) + (
+    'average_updates', 'reason', 'mxnet_version', 'files', 'format'))
 EDITS = st.one_of(
     st.tuples(st.just('replace'), st.sampled_from(FIELDS), JSON_VALUES),
     st.tuples(st.just('delete'), st.sampled_from(FIELDS), st.none()),
@@ -167,7 +168,8 @@ def a_state_this_program_could_write(state, original):
     Z, whether there is an average, and the file list; the rest may be any run's."""
     fixed = ('batch_size', 'noise_dim', 'files', 'format')
     people = ('reason', 'mxnet_version')  # free text, or absent
-    needed = set(original) - set(people) - {'state_sha256'}
+    # dtype: absent from checkpoints older than it (float32), else one of the two
+    needed = set(original) - set(people) - {'state_sha256', 'dtype'}
     if not needed <= set(state) or any(state[key] != original[key] or
                                        type(state[key]) is not type(original[key])
                                        for key in fixed):
@@ -185,7 +187,8 @@ def a_state_this_program_could_write(state, original):
     settings_ok = (whole(s['seed'], 0, 2 ** 32 - 1) and number(s['lr']) and s['lr'] > 0 and
                    number(s['init_sigma']) and s['init_sigma'] > 0 and number(s['beta1']) and
                    0 <= s['beta1'] < 1 and (s['average_decay'] is None or (
-                       number(s['average_decay']) and 0 <= s['average_decay'] < 1)))
+                       number(s['average_decay']) and 0 <= s['average_decay'] < 1)) and
+                   s.get('dtype', 'float32') in ('float32', 'bfloat16'))
     if not (counters_ok and settings_ok):
         return False
     return (s['iterations_per_epoch'] == -(-s['num_images'] // s['batch_size']) and

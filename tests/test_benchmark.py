@@ -66,6 +66,12 @@ def test_the_program_runs_with_the_program_s_threads(data_dir):
     assert found['iteration_gflop'] == pytest.approx(benchmark.iteration_gflop(4))
 
 
+def test_the_program_in_bfloat16_is_a_contender(data_dir):
+    env = dict(benchmark.contender_env(benchmark.PROGRAM_THREADS), OMP_NUM_THREADS='1')
+    found = run_contender('program-bfloat16', data_dir, env)
+    assert len(found['times']) == 2 and all(t > 0 for t in found['times'])
+
+
 def test_the_profile_names_each_pass_of_an_iteration_and_its_work(data_dir):
     env = dict(benchmark.contender_env(benchmark.PROGRAM_THREADS), OMP_NUM_THREADS='1')
     found = run_contender('passes', data_dir, env)
@@ -132,3 +138,16 @@ def test_without_pytorch_its_row_and_ratio_are_left_out():
     report = benchmark.summarise(fake_runs({'program': 1.0}), 64)
     assert [row['contender'] for row in report['steps']] == ['program']
     assert report['steps'][0]['vs_torch'] is None
+
+
+def test_the_bfloat16_rows_are_measured_against_autocast_and_float32():
+    report = benchmark.summarise(fake_runs({'program': 2.0, 'pytorch': 3.0,
+                                            'program-bfloat16': 1.5, 'pytorch-bfloat16': 1.2}),
+                                 64)
+    assert [row['contender'] for row in report['steps']] == [
+        'program', 'pytorch', 'program-bfloat16', 'pytorch-bfloat16']
+    assert report['goals']['bfloat16_vs_autocast'] == [pytest.approx(1.25), 0.67]
+    assert report['goals']['bfloat16_vs_float32'] == [pytest.approx(0.75), 0.5]
+    without_torch = benchmark.summarise(fake_runs({'program': 2.0, 'program-bfloat16': 1.0}),
+                                        64)
+    assert without_torch['goals']['bfloat16_vs_autocast'] == [None, 0.67]

@@ -4,6 +4,7 @@ PyTorch peer and the machine's fastest matrix product, each measured in a proces
     python tools/benchmark.py             # about 10 minutes; a table, and tools/benchmark.json
     python tools/benchmark.py --repeat 1 --iters 3
     python tools/benchmark.py --profile   # where one iteration's time goes (oneDNN's own log)
+    python tools/benchmark.py --profile bfloat16   # the same, for --dtype bfloat16
 
 Two frameworks in one process are no fair race: their OpenMP runtimes fight, and PyTorch
 inside a process that had loaded MXNet ran up to 1.9 times slower than alone. So every
@@ -16,7 +17,8 @@ The contenders (CONTENDERS): the program's step; the tutorial's step as it is wr
 the program's threads; the tutorial as shipped (MXNet's own thread choice, its preparation
 of all 70,000 images at once), with its preparation time and peak memory; the same networks
 and passes in PyTorch eager (optional: `pip install torch==2.13.0`; left out without it);
-and the float32 matrix products whose best is the peak the steps are measured against.
+the program with --dtype bfloat16 and PyTorch under bfloat16 autocast; and the float32 matrix
+products whose best is the peak the steps are measured against.
 
 Once after them (ANALYSES), where the program's iteration goes: the milliseconds of each pass
 (G and D, forward and backward) and its GFLOP/s, from MXNet's own profiler; and its resident
@@ -32,6 +34,8 @@ from dcgan import mxnet_setup
 import argparse
 import ast
 import collections
+import contextlib
+import functools
 import json
 import os
 import re
@@ -57,6 +61,8 @@ MATMUL_SIZE = 4096
 GOAL_VS_TORCH = 0.67       # the program's step at most this share of PyTorch's time
 GOAL_SHARE_OF_PEAK = 0.85  # and at least this share of the peak
 GOAL_STARTUP_MB = 1000     # start-up peak resident memory at most this
+GOAL_BFLOAT16_VS_AUTOCAST = 0.67  # --dtype bfloat16's step at most this share of PyTorch's
+GOAL_BFLOAT16_VS_FLOAT32 = 0.5    # bfloat16 autocast step, and of the program's float32 step
 
 
 # ============================== the tutorial's step, unmodified ==============================
@@ -154,15 +160,15 @@ def mxnet_context():
     return mx.gpu(0) if devices.gpu_count(mx) else mx.cpu()
 
 
-def mxnet_networks(ctx, batch_size):
+def mxnet_networks(ctx, batch_size, dtype='float32'):
     """The program's generator, discriminator and judge, as it builds them."""
     from dcgan.framework import mx
     import dcgan_mnist as app
     mx.random.seed(0)
     generator = app.build_generator(ctx, batch_size, 100, app.LEARNING_RATE, app.BETA1,
-                                    app.INIT_SIGMA)
+                                    app.INIT_SIGMA, dtype=dtype)
     discriminator = app.build_discriminator(ctx, batch_size, app.LEARNING_RATE, app.BETA1,
-                                            app.INIT_SIGMA)
+                                            app.INIT_SIGMA, dtype=dtype)
     return generator, discriminator, app.build_judge(discriminator)
 
 
@@ -173,12 +179,12 @@ def random_batches(ctx, batch_size):
             mx.nd.array(rng.standard_normal((batch_size, 100, 1, 1)), ctx=ctx))
 
 
-def measure_program(args):
-    """The program's step (dcgan_mnist.train_step, its judge included)."""
+def measure_program(args, dtype='float32'):
+    """The program's step (dcgan_mnist.train_step, its judge included), with --dtype `dtype`."""
     from dcgan.framework import mx
     import dcgan_mnist as app
     ctx = mxnet_context()
-    generator, discriminator, judge = mxnet_networks(ctx, args.batch_size)
+    generator, discriminator, judge = mxnet_networks(ctx, args.batch_size, dtype)
     real, noise = random_batches(ctx, args.batch_size)
     times = timed_iterations(lambda: app.train_step(generator, discriminator, real, noise,
                                                     judge), args.iters, args.warmup,
@@ -236,8 +242,10 @@ def measure_tutorial_as_shipped(args):
             'prep_seconds': prep_seconds, 'peak_rss_mb': peak_rss_mb()}
 
 
-def measure_pytorch(args):
-    """The same networks and passes in PyTorch eager on the CPU (None without torch)."""
+def measure_pytorch(args, autocast=False):
+    """The same networks and passes in PyTorch eager on the CPU (None without torch); with
+    `autocast`, under torch.autocast('cpu', dtype=torch.bfloat16), as a PyTorch user on a CPU
+    with bfloat16 would train (convolutions in bfloat16, the loss and the weights float32)."""
     try:
         import torch
     except ImportError:
@@ -268,14 +276,24 @@ def measure_pytorch(args):
     noise = torch.randn(args.batch_size, 100, 1, 1)
     ones, zeros = torch.ones(args.batch_size, 1), torch.zeros(args.batch_size, 1)
 
+    precision = (torch.autocast('cpu', dtype=torch.bfloat16) if autocast
+                 else contextlib.nullcontext())
+
     def step():  # the tutorial's passes: D's weight gradients in the G step are computed too
-        fake = generator(noise)
+        with precision:
+            fake = generator(noise)
         opt_d.zero_grad()
-        loss(discriminator(fake.detach()), zeros).backward()
-        loss(discriminator(real), ones).backward()
+        with precision:
+            fake_loss = loss(discriminator(fake.detach()), zeros)
+        fake_loss.backward()
+        with precision:
+            real_loss = loss(discriminator(real), ones)
+        real_loss.backward()
         opt_d.step()
         opt_g.zero_grad()
-        loss(discriminator(fake), ones).backward()
+        with precision:
+            generator_loss = loss(discriminator(fake), ones)
+        generator_loss.backward()
         opt_g.step()
 
     times = timed_iterations(step, args.iters, args.warmup, sync=lambda: None)
@@ -425,6 +443,10 @@ CONTENDERS = [
     ('tutorial-step', 'the tutorial\'s step', PROGRAM_THREADS, measure_tutorial_step),
     ('tutorial-as-shipped', 'the tutorial as shipped', 'mxnet', measure_tutorial_as_shipped),
     ('pytorch', 'PyTorch eager', PROGRAM_THREADS, measure_pytorch),
+    ('program-bfloat16', 'the program\'s step, --dtype bfloat16', PROGRAM_THREADS,
+     functools.partial(measure_program, dtype='bfloat16')),
+    ('pytorch-bfloat16', 'PyTorch eager, bfloat16 autocast', PROGRAM_THREADS,
+     functools.partial(measure_pytorch, autocast=True)),
     ('startup', 'the program\'s start-up', PROGRAM_THREADS, measure_startup),
 ]
 PEAKS = [
@@ -547,6 +569,13 @@ def summarise(runs, batch_size):
         'step_vs_torch': [program['vs_torch'], GOAL_VS_TORCH],
         'share_of_peak': [program['share_of_peak'], GOAL_SHARE_OF_PEAK],
         'startup_peak_rss_mb': [report['startup_peak_rss_mb'][0], GOAL_STARTUP_MB]}
+    seconds = {row['contender']: row['seconds_per_iter'] for row in rows}
+    if 'program-bfloat16' in seconds:
+        report['goals']['bfloat16_vs_autocast'] = [
+            seconds['program-bfloat16'] / seconds['pytorch-bfloat16']
+            if 'pytorch-bfloat16' in seconds else None, GOAL_BFLOAT16_VS_AUTOCAST]
+        report['goals']['bfloat16_vs_float32'] = [
+            seconds['program-bfloat16'] / seconds['program'], GOAL_BFLOAT16_VS_FLOAT32]
     return report
 
 
@@ -642,10 +671,11 @@ def profile(args):
     """Run a few program steps with oneDNN's verbose log; group one iteration's primitives by
     kind, direction, kernel and layer, each with its speed against oneDNN's matrix product."""
     peak = run_contender('matmul-mxnet-onednn', PROGRAM_THREADS, args)['gflops']
+    contender = 'program-bfloat16' if args.profile == 'bfloat16' else 'program'
     environ = contender_env(PROGRAM_THREADS)
     environ.update(ONEDNN_VERBOSE='1', DNNL_VERBOSE='1', MKLDNN_VERBOSE='1')
     result = subprocess.run(
-        [sys.executable, os.path.abspath(__file__), '--contender', 'program', '--iters', '1',
+        [sys.executable, os.path.abspath(__file__), '--contender', contender, '--iters', '1',
          '--warmup', '2', '--batch-size', str(args.batch_size), '--data-dir', args.data_dir],
         capture_output=True, text=True, env=environ)
     lines = [line.split(',') for line in result.stdout.splitlines()
@@ -687,7 +717,8 @@ def main(argv=None):
     parser.add_argument('--batch-size', type=int, default=64)
     parser.add_argument('--json', default=os.path.join(HERE, 'benchmark.json'))
     parser.add_argument('--data-dir', default=None)
-    parser.add_argument('--profile', action='store_true')
+    parser.add_argument('--profile', nargs='?', const='float32', choices=('float32', 'bfloat16'),
+                        help='profile the program\'s step (in bfloat16: --profile bfloat16)')
     parser.add_argument('--contender', choices=sorted(MEASUREMENTS), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     from dcgan import mnist
