@@ -64,8 +64,8 @@ COUNTERS = {'global_iteration': Check(int, low=0, high=MAX_ITERATIONS),
 AVERAGE_UPDATES = Check(int, low=0, high=MAX_ITERATIONS)
 TEXTS = ('reason', 'mxnet_version')
 MAX_TEXT = 200
-RESUME_FIELDS = tuple(COUNTERS) + tuple(name for name in SETTINGS
-                                          if name not in ADDED_SETTINGS)
+RESUME_FIELDS = tuple(COUNTERS) + tuple(
+    name for name in SETTINGS if name not in ADDED_SETTINGS)
 
 # Memory a run needs, measured on the CPU (docs/speed.md, "where the memory goes"): the
 # libraries; per byte of parameters, about six (weights, gradients, Module's host copy, Adam's

@@ -146,8 +146,9 @@ def test_a_bfloat16_run_resumes_exactly_and_keeps_its_dtype(data_dir, tmp_path):
 @pytest.mark.parametrize('flags, gpu_build, refusal', [
     ({'avx512f', 'avx512_bf16'}, False, None),
     ({'amx_bf16', 'amx_tile'}, False, None),
-    ({'avx512f', 'avx2'}, False, '--dtype bfloat16 needs a CPU with bfloat16 instructions '
-                                  '(avx512_bf16 or amx_bf16); this one has neither'),
+    ({'avx512f', 'avx2'}, False,
+     '--dtype bfloat16 needs a CPU with bfloat16 instructions (avx512_bf16 or amx_bf16); this '
+     'one has neither'),
     (set(), False, '--dtype bfloat16 needs a CPU with bfloat16 instructions'),
     ({'avx512_bf16'}, True, '--dtype bfloat16 is for CPUs with bfloat16 instructions; this is '
                             'MXNet\'s GPU build'),
