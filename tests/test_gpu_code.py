@@ -163,26 +163,24 @@ def test_a_library_whose_code_cannot_be_told_is_not_refused(tmp_path):
 
 @pytest.fixture(scope='module')
 def gpu_wheel_library(tmp_path_factory):
-    """libmxnet.so of the real mxnet-cu112 1.9.1 wheel (891 MB), out of the wheel that CI
-    downloads once (DCGAN_GPU_WHEEL) or that pip downloads here (its cache makes it cheap the
-    second time)."""
+    """libmxnet.so of the real mxnet-cu112 1.9.1 wheel (891 MB): the one CI takes out of the
+    wheel once for its suites (DCGAN_GPU_LIBRARY), or out of the wheel pip downloads here."""
+    if os.environ.get('DCGAN_GPU_LIBRARY'):
+        yield os.environ['DCGAN_GPU_LIBRARY']
+        return
     folder = tmp_path_factory.mktemp('gpu-wheel')
-    wheel = os.environ.get('DCGAN_GPU_WHEEL')
-    if not wheel:
-        got = subprocess.run([sys.executable, '-m', 'pip', 'download', '--quiet', '--no-deps',
-                              '--dest', str(folder), GPU_WHEEL], capture_output=True,
-                             text=True, timeout=1200)
-        wheels = [name for name in os.listdir(folder) if name.endswith('.whl')]
-        if got.returncode != 0 or not wheels:
-            why = (got.stderr.strip() or 'no wheel').splitlines()[-1]
-            pytest.skip('pip could not download %s: %s' % (GPU_WHEEL, why))
-        wheel = str(folder / wheels[0])
+    got = subprocess.run([sys.executable, '-m', 'pip', 'download', '--quiet', '--no-deps',
+                          '--dest', str(folder), GPU_WHEEL], capture_output=True, text=True,
+                         timeout=1200)
+    wheels = [name for name in os.listdir(folder) if name.endswith('.whl')]
+    if got.returncode != 0 or not wheels:
+        why = (got.stderr.strip() or 'no wheel').splitlines()[-1]
+        pytest.skip('pip could not download %s: %s' % (GPU_WHEEL, why))
     library = folder / 'libmxnet.so'
-    with zipfile.ZipFile(wheel) as archive, archive.open('mxnet/libmxnet.so') as packed, \
-            open(library, 'wb') as unpacked:
+    with zipfile.ZipFile(folder / wheels[0]) as archive, \
+            archive.open('mxnet/libmxnet.so') as packed, open(library, 'wb') as unpacked:
         shutil.copyfileobj(packed, unpacked, 1 << 24)
-    if wheel.startswith(str(folder)):
-        os.remove(wheel)
+    os.remove(folder / wheels[0])
     yield str(library)
     os.remove(library)
 
