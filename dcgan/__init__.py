@@ -6,6 +6,7 @@ developers run (benchmark, the averaging study, the GPU install check, the class
     mxnet_setup    what must happen before MXNet loads (Python check, threads, numpy aliases)
     devices        which device(s) to train on, and whether this MXNet build can use a GPU
     gpu_code       which GPUs a libmxnet.so runs on, read from the GPU code it carries
+    bfloat16       --dtype bfloat16: the casts placed around the convolutions, the CPU check
     cli            one-line flag errors and checked number types
     mnist          the MNIST files and the tutorial's preparation of them
     run_state      a run's settings and counters: what a checkpoint's state.json holds

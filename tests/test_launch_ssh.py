@@ -217,6 +217,14 @@ def wait_for_checkpoint(job, run, iteration):
         time.sleep(0.1)
 
 
+def kill_what_is_left(job, marker):
+    """After a test, whatever happened: no process of the job left to outlive it."""
+    if job.poll() is None:
+        os.killpg(job.pid, signal.SIGKILL)
+    for pid in processes_with(marker):
+        os.kill(pid, signal.SIGKILL)
+
+
 def gone_within(marker, seconds):
     deadline = time.monotonic() + seconds
     while processes_with(marker) and time.monotonic() < deadline:
@@ -246,10 +254,7 @@ def test_sigterm_on_the_launching_host_keeps_the_work_and_ends_every_host(
         took = time.monotonic() - signalled
         left = gone_within(marker, 15)
     finally:
-        if job.poll() is None:
-            os.killpg(job.pid, signal.SIGKILL)
-        for pid in processes_with(marker):
-            os.kill(pid, signal.SIGKILL)
+        kill_what_is_left(job, marker)
     assert not left, left
     assert took < 30, took
     assert job.returncode == 130, stderr
@@ -275,10 +280,7 @@ def test_a_killed_worker_leaves_no_server_on_either_host(ssh_hosts, data, tmp_pa
         stdout, stderr = job.communicate(timeout=TIMEOUT)
         left = gone_within(marker, 15)
     finally:
-        if job.poll() is None:
-            os.killpg(job.pid, signal.SIGKILL)
-        for pid in processes_with(marker):
-            os.kill(pid, signal.SIGKILL)
+        kill_what_is_left(job, marker)
     assert job.returncode == 1, stderr
     assert 'was killed by SIGKILL' in stderr or 'exited with code 137' in stderr, stderr
     assert not left, left
