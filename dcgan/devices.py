@@ -24,8 +24,8 @@ def gpu_count(mx):
 
 _CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR = 75
 _CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MINOR = 76
-# MXNet built for Hopper and later, ready to run: NVIDIA's own (README, "H100, H200 and other
-# Hopper cards").
+# MXNet built for Hopper and later, ready to run: NVIDIA's own, told in this README section.
+README_GPU_SECTION = 'On a GPU box, and on H100, H200 and other Hopper cards'
 NGC_IMAGE = 'nvcr.io/nvidia/mxnet:24.06-py3'
 NGC_COMMAND = 'docker run --gpus all -it --rm -v "$PWD":/work -w /work ' + NGC_IMAGE
 
@@ -62,10 +62,11 @@ def check_gpu_supported(device, capability=compute_capability, library=None):
         return
     raise ContextError(
         'GPU %d has compute capability %d.%d, which this MXNet cannot run on: %s carries %s. '
-        'Ways out: NVIDIA\'s MXNet container, built for it (%s; README, "H100, H200 and other '
-        'Hopper cards"); MXNet 1.9.1 built from source with CUDA >= 11.8, cuDNN 8.9 and '
-        'MXNET_CUDA_ARCH=%d.%d; or train on the CPU with --context cpu'
-        % (device, major, minor, path, carried.describe(), NGC_COMMAND, major, minor))
+        'Ways out: NVIDIA\'s MXNet container, built for it (%s; README, "%s"); MXNet 1.9.1 '
+        'built from source with CUDA >= 11.8, cuDNN 8.9 and MXNET_CUDA_ARCH=%d.%d; or train '
+        'on the CPU with --context cpu'
+        % (device, major, minor, path, carried.describe(), NGC_COMMAND, README_GPU_SECTION,
+           major, minor))
 
 
 def choose_context(mx, choice, check=check_gpu_supported):

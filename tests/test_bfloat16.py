@@ -12,7 +12,7 @@ from dcgan import bfloat16, checkpoint
 from dcgan.cli import SetupError
 from dcgan.framework import mx
 from helpers import ON_CPU, assert_same_checkpoint_params, metric_rows, run_program
-from test_training import BATCH, batch_inputs
+from test_training import BATCH, weight_steps
 
 NETWORKS = {'generator': symbols.generator_symbol, 'discriminator': symbols.discriminator_symbol}
 # One step's weight changes in bfloat16 against float32's, as the norm of the difference over
@@ -77,41 +77,13 @@ def test_the_bfloat16_modules_keep_float32_weights_and_outputs():
         assert set(arg_types) == set(out_types) == set(aux_types) == {np.float32}, network
 
 
-def step_from(dtype, start, real, noise):
-    """The weight changes of one training step in `dtype` from the parameters `start`, with
-    plain SGD (a small rate: a large step of D would saturate it and take G's gradient)."""
-    networks = dict(ctx=mx.cpu(), batch_size=BATCH, lr=app.LEARNING_RATE, beta1=app.BETA1,
-                    sigma=app.INIT_SIGMA, dtype=dtype)
-    modules = [app.build_generator(noise_dim=100, **networks),
-               app.build_discriminator(**networks)]
-    for module, (arg_params, aux_params) in zip(modules, start):
-        module.set_params(arg_params, aux_params)
-        module.init_optimizer(optimizer='sgd', optimizer_params={'learning_rate': 0.01},
-                              force_init=True)
-    app.train_step(*modules, mx.nd.array(real), mx.nd.array(noise))
-    mx.nd.waitall()
-    return [{name: value.asnumpy() for name, value in module.get_params()[0].items()}
-            for module in modules]
-
-
 def test_a_bfloat16_step_is_the_float32_step_to_bfloat16s_precision():
-    mx.random.seed(3)
-    networks = dict(ctx=mx.cpu(), batch_size=BATCH, lr=app.LEARNING_RATE, beta1=app.BETA1,
-                    sigma=app.INIT_SIGMA)
-    start = [app.build_generator(noise_dim=100, **networks).get_params(),
-             app.build_discriminator(**networks).get_params()]
-    before = [{name: value.asnumpy() for name, value in arg.items()} for arg, _ in start]
-    real, noise = batch_inputs(seed=4)
-    in_float32 = step_from('float32', start, real, noise)
-    in_bfloat16 = step_from('bfloat16', start, real, noise)
-    for weights, expected, actual in zip(before, in_float32, in_bfloat16):
-        for name, value in weights.items():
-            step, ours = value - expected[name], value - actual[name]
-            if name.endswith('_gamma'):  # fixed at 1, in both
-                assert not step.any() and not ours.any(), name
-                continue
-            gap = np.linalg.norm(ours - step) / np.linalg.norm(step)
-            assert gap < STEP_TOLERANCE, (name, gap)
+    for name, (in_float32, in_bfloat16) in weight_steps({'dtype': 'bfloat16'}):
+        if name.endswith('_gamma'):  # fixed at 1, in both
+            assert not in_float32.any() and not in_bfloat16.any(), name
+            continue
+        gap = np.linalg.norm(in_bfloat16 - in_float32) / np.linalg.norm(in_float32)
+        assert gap < STEP_TOLERANCE, (name, gap)
 
 
 # ------------------------- the program -------------------------

@@ -5,10 +5,9 @@ on GPUs where MXNet sees them; elsewhere the GPU tests are skipped, saying why i
 import numpy as np
 import pytest
 
-import dcgan_mnist as app
 from dcgan import devices
 from dcgan.framework import mx
-from test_training import BATCH, NOISE, batch_inputs, check_two_devices, parameters, run_step
+from test_training import BATCH, NOISE, build_modules, check_two_devices, weight_steps
 
 GPUS = devices.gpu_count(mx)
 # cuDNN's convolutions sum in other orders than oneDNN's: a GPU's numbers are the CPU's to
@@ -22,18 +21,10 @@ def needs_gpus(count):
                               % (count, 's' if count > 1 else '', GPUS))
 
 
-def build(ctx):
-    generator = app.build_generator(ctx, BATCH, NOISE, app.LEARNING_RATE, app.BETA1,
-                                    app.INIT_SIGMA)
-    discriminator = app.build_discriminator(ctx, BATCH, app.LEARNING_RATE, app.BETA1,
-                                            app.INIT_SIGMA)
-    return generator, discriminator
-
-
 def check_shapes(ctx):
     """The tutorial's shapes, on `ctx`: noise (B, 100, 1, 1) in, images (B, 3, 64, 64) in
     [-1, 1] out of G, and one probability per image, (B, 1), out of D."""
-    generator, discriminator = build(ctx)
+    generator, discriminator = build_modules(ctx=ctx)
     noise = mx.nd.random.normal(shape=(BATCH, NOISE, 1, 1), ctx=ctx)
     generator.forward(mx.io.DataBatch([noise], []), is_train=False)
     images = generator.get_outputs()[0]
@@ -46,38 +37,17 @@ def check_shapes(ctx):
     assert ((0 <= judged.asnumpy()) & (judged.asnumpy() <= 1)).all()
 
 
-def step_from(ctx, start, real, noise):
-    """The parameters after one training step on `ctx` from the parameters `start`, with
-    plain SGD so that the step is a multiple of the gradient (small: a large step of D would
-    saturate it, and G's gradient, taken through the updated D, would vanish)."""
-    generator, discriminator = build(ctx)
-    for module, (arg_params, aux_params) in zip((generator, discriminator), start):
-        module.set_params(arg_params, aux_params)
-        module.init_optimizer(optimizer='sgd', optimizer_params={'learning_rate': 0.01},
-                              force_init=True)
-    run_step(generator, discriminator, real, noise)
-    return [parameters(generator)[0], parameters(discriminator)[0]]
-
-
 def check_step_against_the_cpu(ctx, step_rtol):
     """One step on `ctx` moves every weight as the same step on the CPU does, to `step_rtol`
     of the largest move of that weight. (BatchNorm's gammas are fixed at 1, as the tutorial
     has them: they must not move at all.)"""
-    mx.random.seed(3)
-    start = [module.get_params() for module in build(mx.cpu())]
-    real, noise = batch_inputs(seed=4)
-    before = [{name: array.asnumpy() for name, array in arg.items()} for arg, _ in start]
-    on_cpu = step_from(mx.cpu(), start, real, noise)
-    on_ctx = step_from(ctx, start, real, noise)
-    for weights, expected, actual in zip(before, on_cpu, on_ctx):
-        for name, value in weights.items():
-            step = value - expected[name]
-            if name.endswith('_gamma'):
-                assert not step.any() and (actual[name] == value).all(), name
-                continue
-            assert step.any(), name
-            np.testing.assert_allclose(value - actual[name], step, rtol=0,
-                                       atol=step_rtol * np.abs(step).max(), err_msg=name)
+    for name, (on_cpu, on_ctx) in weight_steps({'ctx': ctx}):
+        if name.endswith('_gamma'):
+            assert not on_cpu.any() and not on_ctx.any(), name
+            continue
+        assert on_cpu.any(), name
+        np.testing.assert_allclose(on_ctx, on_cpu, rtol=0, atol=step_rtol * np.abs(on_cpu).max(),
+                                   err_msg=name)
 
 
 # ------------------------- on CPU contexts: everywhere, CI included -------------------------

@@ -147,6 +147,9 @@ def test_a_hopper_card_is_refused_by_the_wheels_build_with_the_ways_out(tmp_path
                               'on: %s carries cubins sm_50, sm_60, sm_70, sm_80, sm_86; PTX '
                               'none.' % (tmp_path / 'libmxnet.so'))
     assert devices.NGC_COMMAND in message
+    assert 'README, "%s"' % devices.README_GPU_SECTION in message
+    with open(os.path.join(REPO, 'README.md')) as readme:  # the section it names is there
+        assert '\n## %s\n' % devices.README_GPU_SECTION in readme.read()
     assert 'CUDA >= 11.8, cuDNN 8.9 and MXNET_CUDA_ARCH=9.0' in message
     assert message.endswith('--context cpu')
 

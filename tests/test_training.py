@@ -15,12 +15,13 @@ BATCH = 4
 NOISE = 100
 
 
-def build_modules(seed=0):
+def build_modules(seed=0, ctx=None, dtype='float32'):
     mx.random.seed(seed)
-    generator = app.build_generator(mx.cpu(), BATCH, NOISE, app.LEARNING_RATE, app.BETA1,
-                                    app.INIT_SIGMA)
-    discriminator = app.build_discriminator(mx.cpu(), BATCH, app.LEARNING_RATE, app.BETA1,
-                                            app.INIT_SIGMA)
+    ctx = ctx or mx.cpu()
+    generator = app.build_generator(ctx, BATCH, NOISE, app.LEARNING_RATE, app.BETA1,
+                                    app.INIT_SIGMA, dtype=dtype)
+    discriminator = app.build_discriminator(ctx, BATCH, app.LEARNING_RATE, app.BETA1,
+                                            app.INIT_SIGMA, dtype=dtype)
     return generator, discriminator
 
 
@@ -44,6 +45,33 @@ def parameters(module):
 def run_step(generator, discriminator, real, noise, judge=None):
     return app.train_step(generator, discriminator, mx.nd.array(real), mx.nd.array(noise),
                           judge)
+
+
+def sgd_step_from(start, real, noise, **settings):
+    """The trainable parameters of both nets after one training step from the parameters
+    `start`, on modules built with `settings` (ctx, dtype). Plain SGD, so that the step is a
+    multiple of the gradient, and a small one: a large step of D would saturate it, and G's
+    gradient, taken through the updated D, would vanish."""
+    modules = build_modules(**settings)
+    for module, (arg_params, aux_params) in zip(modules, start):
+        module.set_params(arg_params, aux_params)
+        module.init_optimizer(optimizer='sgd', optimizer_params={'learning_rate': 0.01},
+                              force_init=True)
+    run_step(*modules, real, noise)
+    return [parameters(module)[0] for module in modules]
+
+
+def weight_steps(*contenders):
+    """One step from the same parameters and batch, first as the default run takes it (float32
+    on the CPU), then with each of `contenders` (settings of build_modules): per weight of both
+    nets, its name and the step it took in each."""
+    start = [module.get_params() for module in build_modules(seed=3)]
+    real, noise = batch_inputs(seed=4)
+    before = [{name: array.asnumpy() for name, array in arg.items()} for arg, _ in start]
+    after = [sgd_step_from(start, real, noise, **settings) for settings in ({},) + contenders]
+    for net, weights in enumerate(before):
+        for name, value in weights.items():
+            yield name, [value - params[net][name] for params in after]
 
 
 def test_modules_are_set_up_as_the_tutorial():
