@@ -28,7 +28,8 @@ DMLC_* variables they need. As shipped it cannot run on Python 3.9 or newer, nor
 - SIGTERM or Ctrl-C ended the launcher at once and the scheduler and servers with it, while
   the workers waited on them: here the workers are asked to stop (they finish their iteration
   together and the chief saves it), the scheduler and servers end after them, and the
-  launcher exits with 130; a second signal kills the job at once, on every host;
+  launcher exits with 130 (a signal before training began stops the job as well, and says
+  there was nothing to save); a second signal kills the job at once, on every host;
 - its own flags are checked first, each refused in one line: -n and -s at least 1 (ps-lite
   waits for ever for a server that never comes), --launcher local, or ssh with a -H file (the
   two mended here), and a command to run.
@@ -53,6 +54,9 @@ from dcgan.cli import LAUNCH_ARGV, Check, OneLineArgumentParser  # noqa: E402
 
 EXIT_FAILED = 1
 EXIT_STOPPED = 130  # stopped on request (a signal), as dcgan_mnist.py exits then
+# How a worker asked to stop ends: done anyway, stopped after saving, or ended by SIGTERM
+# before its training began.
+STOPPED_CODES = (0, EXIT_STOPPED, -signal.SIGTERM)
 PROCESSES = Check(int, low=1, high=1024)  # workers, or servers, of one job
 LAUNCHERS = ('local', 'ssh')
 # After the last worker, the scheduler and servers get this long to end on their own.
@@ -136,13 +140,17 @@ class Job:
     its role, so the job can be watched and ended."""
 
     def __init__(self):
-        self.lock = threading.Lock()
+        self.lock = threading.RLock()  # a signal handler may take it in a thread holding it
         self.processes = []  # (role, task id, Popen)
+        self.stopping = False  # once asked to stop, nothing more of the job starts
 
     def run(self, role, task, command, **kwargs):
-        """Start `command` as the job's process of `role` and task id, and wait for its end."""
-        process = subprocess.Popen(command, **kwargs)
+        """Start `command` as the job's process of `role` and task id, and wait for its end;
+        once the job is stopping, start nothing (0: dmlc_tracker then goes on to its end)."""
         with self.lock:
+            if self.stopping:
+                return 0
+            process = subprocess.Popen(command, **kwargs)
             self.processes.append((role, str(task), process))
         return process.wait()
 
@@ -164,8 +172,11 @@ class Job:
             return [(task, process) for r, task, process in self.processes if r == role]
 
     def workers_done(self, expected):
+        """Whether every worker has ended: the `expected` number, or those that had started
+        when the job was asked to stop."""
         workers = self.roles('worker')
-        return len(workers) == expected and all(p.poll() is not None for _, p in workers)
+        return ((len(workers) == expected or self.stopping)
+                and all(p.poll() is not None for _, p in workers))
 
     def stop_the_rest(self):
         """Give the scheduler and servers time to end, then kill what remains: they ignore
@@ -184,22 +195,31 @@ class Job:
             process.wait()
 
     def ask_workers_to_stop(self):
+        with self.lock:
+            self.stopping = True
         for _, process in self.roles('worker'):
             if process.poll() is None:
                 ask_to_stop(process)
 
     def kill_all(self):
         with self.lock:
+            self.stopping = True
             for _, _, process in self.processes:
                 if process.poll() is None:
                     end_now(process)
 
-    def report(self, stopping=False):
+    def report(self, expected):
         """One line per worker that failed; the exit status: 0 when every worker succeeded,
-        EXIT_STOPPED when the job was `stopping` and they all stopped on request (the chief
-        said where its checkpoint is and how to resume), else EXIT_FAILED."""
+        EXIT_STOPPED when the job was asked to stop and they all did, else EXIT_FAILED.
+        A worker stops after saving (the chief says where, and how to resume), or, asked
+        before its training began, ends by SIGTERM's default action (dcgan_mnist.py takes
+        the signal over only then: a process still waiting for its peers inside MXNet could
+        not act on it), or never starts: then there is nothing to save, said in one line."""
         codes = [(task, p.returncode) for task, p in self.roles('worker')]
-        if stopping and all(code in (0, EXIT_STOPPED) for _, code in codes):
+        if self.stopping and all(code in STOPPED_CODES for _, code in codes):
+            if len(codes) < expected or -signal.SIGTERM in [code for _, code in codes]:
+                print('launch: stopped before training began: nothing to save',
+                      file=sys.stderr, flush=True)
             return EXIT_STOPPED
         failed = [(task, code) for task, code in codes if code]
         for task, code in failed:
@@ -212,7 +232,8 @@ class StopOnSignal:
     """SIGINT or SIGTERM to the launcher (alone, or with its whole job): the workers are
     asked to stop (SIGTERM: they finish their iteration together, the chief saves a
     checkpoint), and the job then ends as usual; the scheduler and servers ignore the signal
-    and end with the workers. A second signal kills every process of the job at once."""
+    and end with the workers. What had not started by then never starts. A second signal
+    kills every process of the job at once."""
 
     def __init__(self, job):
         self.job, self.signals = job, 0
@@ -359,6 +380,8 @@ def parse_own_flags(argv):
 
 
 def main(argv=None):
+    job = Job()
+    StopOnSignal(job).install()  # from here on, a signal stops whatever has started
     argv = list(sys.argv[1:] if argv is None else argv)
     workers, kind, host_ip, hostfile, mxnet_argv = parse_own_flags(argv)
     launcher = mxnet_launcher_path()
@@ -367,7 +390,6 @@ def main(argv=None):
     import dmlc_tracker.ssh
     import dmlc_tracker.tracker
 
-    job = Job()
     for module in (dmlc_tracker.tracker, dmlc_tracker.local, dmlc_tracker.ssh):
         module.subprocess = job
     original_exec = dmlc_tracker.local.exec_cmd
@@ -396,16 +418,14 @@ def main(argv=None):
         threading.Thread(target=end_when_the_workers_have, daemon=True).start()
 
     os.environ[LAUNCH_ARGV] = json.dumps(argv)  # for the chief's resume command
-    stop = StopOnSignal(job)
     sys.argv = [launcher] + mxnet_argv
     # MXNet's launcher as its __main__ runs it, but with these signal handlers, not its own
     # (which ended the launcher at once on Ctrl-C, the job left running).
     launcher_module = runpy.run_path(launcher, run_name='mxnet_launcher')
     logging.basicConfig(format='%(asctime)s %(levelname)s %(message)s', level=logging.INFO)
-    stop.install()
     launcher_module['main']()
     job.stop_the_rest()
-    return job.report(stopping=stop.signals > 0)
+    return job.report(workers)
 
 
 if __name__ == '__main__':

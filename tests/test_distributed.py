@@ -19,6 +19,7 @@ from dcgan import checkpoint, mxnet_setup, watchdog
 from dcgan.cli import LAUNCH_ARGV, launch_resume_command
 from dcgan.framework import mx
 from helpers import DIST_BATCH, ON_CPU, REPO, headless_env, worker_batches, write_small_mnist
+from launch import EXIT_STOPPED, Job
 
 TESTS = os.path.dirname(os.path.abspath(__file__))
 LAUNCH = [sys.executable, os.path.join(REPO, 'launch.py'), '-n', '2', '-s', '1',
@@ -330,6 +331,45 @@ def test_a_stop_signal_keeps_the_work(straight_job, tmp_path, how, resume):
     assert resumed.stdout.count('Resuming %s at iteration %d' % (newest, reached)) == 2
     assert_same_trainable(checkpoint.checkpoint_dir(run, JOB_ITERATIONS),
                           checkpoint.checkpoint_dir(straight, JOB_ITERATIONS))
+
+
+def test_a_stop_before_training_began_ends_the_job_with_nothing_to_save(tmp_path):
+    """SIGTERM to the launcher as soon as both workers exist (they are still importing MXNet,
+    before the program takes the signal over): every process of the job ends, exit 130, one
+    line saying nothing was saved, and no run folder, checkpoint or traceback."""
+    marker = 'DCGAN_TEST_JOB=%s' % uuid.uuid4().hex
+    run = tmp_path / 'run'
+    job = subprocess.Popen(LAUNCH + PROGRAM + ['--output-dir', str(run)],
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                           env=headless_env(**dict([marker.split('=')])),
+                           start_new_session=True)
+    try:
+        deadline = time.monotonic() + TIMEOUT
+        while not all(process_with_env(marker, 'worker', task) for task in (0, 1)):
+            assert job.poll() is None and time.monotonic() < deadline, job.stderr.read()
+            time.sleep(0.02)
+        os.kill(job.pid, signal.SIGTERM)
+        stdout, stderr = job.communicate(timeout=TIMEOUT)
+        gone = job_is_gone(job.pid, within=15)
+    finally:
+        if processes_of_group(job.pid):
+            os.killpg(job.pid, signal.SIGKILL)
+    assert gone, 'processes of the job were left running'
+    assert job.returncode == 130, stderr
+    assert stderr.splitlines()[-1] == 'launch: stopped before training began: nothing to save'
+    assert 'Traceback' not in stdout + stderr and 'Training on' not in stdout, stdout + stderr
+    assert not run.exists()
+
+
+def test_what_a_stopping_job_has_not_started_never_starts(capsys):
+    job = Job()
+    job.ask_workers_to_stop()
+    started = [job.run(role, task, [sys.executable, '-c', 'raise SystemExit(3)'])
+               for role, task in (('scheduler', 0), ('server', 0), ('worker', 0))]
+    assert started == [0, 0, 0] and job.processes == []
+    assert job.workers_done(expected=2)
+    assert job.report(expected=2) == EXIT_STOPPED
+    assert capsys.readouterr().err == 'launch: stopped before training began: nothing to save\n'
 
 
 def test_the_stall_limit_is_the_floor_or_ten_median_iterations():
