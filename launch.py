@@ -54,9 +54,11 @@ from dcgan.cli import LAUNCH_ARGV, Check, OneLineArgumentParser  # noqa: E402
 
 EXIT_FAILED = 1
 EXIT_STOPPED = 130  # stopped on request (a signal), as dcgan_mnist.py exits then
-# How a worker asked to stop ends: done anyway, stopped after saving, or ended by SIGTERM
-# before its training began.
-STOPPED_CODES = (0, EXIT_STOPPED, -signal.SIGTERM)
+# A worker asked to stop before its training began ends by SIGTERM: seen as -15 here, as
+# 128 + 15 through the shell that runs it on another host (REMOTE_WATCH).
+ENDED_BY_SIGTERM = (-signal.SIGTERM, 128 + signal.SIGTERM)
+# How a worker asked to stop ends: done anyway, stopped after saving, or before training.
+STOPPED_CODES = (0, EXIT_STOPPED) + ENDED_BY_SIGTERM
 PROCESSES = Check(int, low=1, high=1024)  # workers, or servers, of one job
 LAUNCHERS = ('local', 'ssh')
 # After the last worker, the scheduler and servers get this long to end on their own.
@@ -217,7 +219,7 @@ class Job:
         not act on it), or never starts: then there is nothing to save, said in one line."""
         codes = [(task, p.returncode) for task, p in self.roles('worker')]
         if self.stopping and all(code in STOPPED_CODES for _, code in codes):
-            if len(codes) < expected or -signal.SIGTERM in [code for _, code in codes]:
+            if len(codes) < expected or any(code in ENDED_BY_SIGTERM for _, code in codes):
                 print('launch: stopped before training began: nothing to save',
                       file=sys.stderr, flush=True)
             return EXIT_STOPPED

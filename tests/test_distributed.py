@@ -361,6 +361,24 @@ def test_a_stop_before_training_began_ends_the_job_with_nothing_to_save(tmp_path
     assert not run.exists()
 
 
+@pytest.mark.parametrize('code', [-signal.SIGTERM, 128 + signal.SIGTERM])
+def test_workers_ended_by_sigterm_when_asked_to_stop_are_stopped_not_failed(capsys, code):
+    """Ended by SIGTERM before training, as a local process (-15) or through the shell that
+    runs it on another host (143): stopped, and said so; ended so unasked: failed."""
+    ended = ('import os, signal; os.kill(os.getpid(), signal.SIGTERM)' if code < 0
+             else 'raise SystemExit(%d)' % code)
+    for asked in (False, True):
+        job = Job()
+        assert job.run('worker', 0, [sys.executable, '-c', ended]) == code
+        if asked:
+            job.ask_workers_to_stop()
+        assert job.report(expected=1) == (EXIT_STOPPED if asked else 1)
+        assert capsys.readouterr().err.splitlines()[-1] == (
+            'launch: stopped before training began: nothing to save' if asked else
+            'launch: worker (task 0) %s' % ('was killed by SIGTERM' if code < 0
+                                            else 'exited with code 143'))
+
+
 def test_what_a_stopping_job_has_not_started_never_starts(capsys):
     job = Job()
     job.ask_workers_to_stop()
