@@ -212,7 +212,7 @@ def test_a_killed_worker_ends_the_run_and_it_resumes(straight_job, tmp_path):
     straight, data, _ = straight_job
     run = str(tmp_path / 'run')
     marker = 'DCGAN_TEST_JOB=%s' % uuid.uuid4().hex
-    flags = JOB_FLAGS + ['--max-iters', '400', '--stall-timeout', '15', '--data-dir', data,
+    flags = JOB_FLAGS + ['--max-iters', '400', '--stall-timeout', '10', '--data-dir', data,
                          '--output-dir', run]
     job = subprocess.Popen(LAUNCH + PROGRAM + flags,
                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
@@ -232,7 +232,7 @@ def test_a_killed_worker_ends_the_run_and_it_resumes(straight_job, tmp_path):
     finally:  # a hang must not outlive the test
         if job.poll() is None:
             os.killpg(job.pid, signal.SIGKILL)
-    assert took < 90  # the stall limit (15 s here, or 10 median iterations), then clean-up
+    assert took < 90  # the stall limit (10 s here, or 10 median iterations), then clean-up
     assert job.returncode == 1
     stalled = [line for line in stderr.splitlines() if line.startswith('error: worker ')]
     assert len(stalled) == 1, stderr
