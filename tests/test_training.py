@@ -55,8 +55,7 @@ def sgd_step_from(start, real, noise, **settings):
     modules = build_modules(**settings)
     for module, (arg_params, aux_params) in zip(modules, start):
         module.set_params(arg_params, aux_params)
-        module.init_optimizer(optimizer='sgd', optimizer_params={'learning_rate': 0.01},
-                              force_init=True)
+        use_plain_sgd(module, learning_rate=0.01)
     run_step(*modules, real, noise)
     return [parameters(module)[0] for module in modules]
 
@@ -148,10 +147,11 @@ def discriminator_pass(params, aux, images, label):
     return output, grads, executor.grad_dict['data'].asnumpy()
 
 
-def use_plain_sgd(module):
-    """Swap Adam for SGD with lr = batch size: then a step is exactly `weight -= gradient`
-    (rescale_grad = 1 / batch), so the gradient a Module applied can be read off its weights."""
-    module.init_optimizer(optimizer='sgd', optimizer_params={'learning_rate': float(BATCH)},
+def use_plain_sgd(module, learning_rate=float(BATCH)):
+    """Swap Adam for SGD; with lr = batch size (the default) a step is exactly
+    `weight -= gradient` (rescale_grad = 1 / batch), so the gradient a Module applied can be
+    read off its weights."""
+    module.init_optimizer(optimizer='sgd', optimizer_params={'learning_rate': learning_rate},
                           force_init=True)
 
 
