@@ -28,6 +28,7 @@ from dcgan.framework import mx
 import functools
 import math
 import os
+import shlex
 import sys
 import time
 from dataclasses import dataclass
@@ -38,7 +39,8 @@ import symbols
 from dcgan import bfloat16, checkpoint, devices, hooks, mnist, notebook, run_state, watchdog
 from dcgan.averaging import DEFAULT_DECAY
 from dcgan.cli import (Check, OneLineArgumentParser, SetupError, check_writable, context_spec,
-                       fail, gpu_list, launch_resume_command, positive_float, positive_int)
+                       fail, gpu_list, launch_resume_command, positive_float, positive_int,
+                       resume_argv)
 from dcgan.console import Console
 from dcgan.csv_log import SCORE_FIELDS, MetricsLog
 from dcgan.event_log import EventLog, summary_writer_class
@@ -68,7 +70,7 @@ LOG_EPS = 1e-12
 CHECKPOINT_EVERY = 500
 KEEP_CHECKPOINTS = 3
 EXIT_INTERRUPTED = 130   # the shell's code for a program stopped by Ctrl-C
-RESUME_COMMAND = 'python dcgan_mnist.py --resume %s'
+PROGRAM = 'python dcgan_mnist.py'
 EXIT_STALLED = 1
 STALL_TIMEOUT = 120      # seconds without an iteration before a distributed worker gives up
 SCORE_SAMPLES = 1000
@@ -165,6 +167,7 @@ def parse_args(argv=None):
                        help='length Z of the generator\'s noise vector (default: %d)'
                             % symbols.NOISE_DIM)
     args = parser.parse_args(argv)
+    args.argv = list(sys.argv[1:] if argv is None else argv)  # the command to continue: its flags
     if args.gpus is not None:
         if args.context != 'auto':
             parser.error('give --gpus or --context, not both')
@@ -375,7 +378,8 @@ def open_run(args, chief=True):
     if args.output_dir is not None:
         raise SetupError('--output-dir cannot be combined with --resume: a resumed run goes '
                          'on in its own folder')
-    found, saved = run_state.open_checkpoint(args.resume, RESUME_COMMAND % '%s')
+    found, saved = run_state.open_checkpoint(
+        args.resume, functools.partial(resume_command, args))
     run_state.settle_settings(args, TUTORIAL_SETTINGS, saved)
     args.output_dir = os.path.dirname(os.path.dirname(os.path.abspath(found)))
     return found, saved
@@ -509,7 +513,7 @@ def set_up(args):
         console=console,
         # Started by a distributed run only; a single process never waits for anyone.
         guard=watchdog.StallWatchdog(args.stall_timeout, functools.partial(
-            exit_stalled_worker, rank, workers, args.output_dir)),
+            exit_stalled_worker, rank, workers, args)),
         total=total, resumed_from=found, distributed=kvstore is not None, rank=rank,
         workers=workers)
 
@@ -556,32 +560,32 @@ def describe_write_error(error):
     return str(error)
 
 
-def where_to_resume(run_dir, how=None):
-    """What a run stopped by an error can continue from, in words (`how`: the way to continue,
-    by default the resume command)."""
-    saved = checkpoint.list_checkpoints(run_dir)
+def where_to_resume(args):
+    """What a run stopped by an error can continue from, in words, with the command."""
+    saved = checkpoint.list_checkpoints(args.output_dir)
     if not saved:
         return 'no checkpoint was saved yet: start the run again'
-    return 'the newest checkpoint is %s; continue with: %s' % (
-        saved[-1], how or RESUME_COMMAND % run_dir)
+    return 'the newest checkpoint is %s; continue with: %s' % (saved[-1], resume_command(args))
 
 
-def resume_command(run_dir, distributed):
-    """The command that continues the run in `run_dir`: for a distributed job the launch line
-    that started it, given --resume (or, not started by launch.py, that in words)."""
-    if not distributed:
-        return RESUME_COMMAND % run_dir
+def resume_command(args, run_dir=None):
+    """The command that continues the run (in `run_dir`, by default its folder) to the goal it
+    was started with, writing what it wrote: this command's own flags, --resume RUN for
+    --output-dir (docs/checkpoints.md); for a distributed job the launch line that started
+    it, made so (or, not started by launch.py, that in words)."""
+    run_dir = run_dir or args.output_dir
+    if args.kvstore == 'local':
+        return '%s %s' % (PROGRAM, shlex.join(resume_argv(args.argv, run_dir)))
     return (launch_resume_command(run_dir)
             or 'the launch command again, its workers given --resume %s' % run_dir)
 
 
-def exit_stalled_worker(rank, workers, run_dir, waited, limit):
+def exit_stalled_worker(rank, workers, args, waited, limit):
     """The watchdog's verdict in a distributed run: say so in one line and end the process
     (its training thread is stuck inside MXNet, waiting for the others)."""
     print('error: worker %d of %d: no iteration finished in %.0f s (the limit is %.0f s): '
           'another worker or a parameter server stopped responding; %s'
-          % (rank, workers, waited, limit, where_to_resume(
-              run_dir, resume_command(run_dir, distributed=True))),
+          % (rank, workers, waited, limit, where_to_resume(args)),
           file=sys.stderr, flush=True)
     os._exit(EXIT_STALLED)
 
@@ -626,11 +630,11 @@ def run(t):
     except Interrupted:
         if t.rank == 0:  # the one that saved
             t.console.say('Stopped at iteration %d; checkpoint saved. Continue with: %s'
-                          % (t.state.done, resume_command(args.output_dir, t.distributed)))
+                          % (t.state.done, resume_command(args)))
         sys.exit(EXIT_INTERRUPTED)
     except (checkpoint.SaveError, OSError) as e:  # a full disk, a write error
         t.console.progress.clear()
-        fail('%s; %s' % (describe_write_error(e), where_to_resume(args.output_dir)))
+        fail('%s; %s' % (describe_write_error(e), where_to_resume(args)))
     finally:
         t.hooks.close()
     t.console.say('Done: %d iterations in all. Checkpoints in %s; draw digits with: python '

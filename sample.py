@@ -23,7 +23,7 @@ if sys.version_info[:2] < OLDEST_PYTHON:
 
 # Each route below imports what it needs as it starts: drawing from an exported model must not
 # import MXNet, and the routes that do must import it (its setup) before numpy.
-from dcgan.cli import (OneLineArgumentParser, SetupError, check_memory,  # noqa: E402
+from dcgan.cli import (OneLineArgumentParser, SetupError, check_memory, command_to,  # noqa: E402
                        check_writable, fail, positive_int, seed)
 
 GRID_COLUMNS = 10
@@ -115,7 +115,7 @@ def draw_from_checkpoint(args):
         check_digit_memory(args, symbols.NOISE_DIM,
                            (symbols.IMAGE_CHANNELS, symbols.IMAGE_SIZE, symbols.IMAGE_SIZE))
         ctx, _ = devices.choose_context(mx, args.context)
-        found, state = run_state.open_checkpoint(args.checkpoint, 'python sample.py %s')
+        found, state = run_state.open_checkpoint(args.checkpoint, command_to('python sample.py'))
         sampler = sampler_from_checkpoint(found, state, ctx, args.averaged)
     except (checkpoint.CheckpointError, devices.ContextError, SetupError) as e:
         fail(e)
@@ -132,7 +132,7 @@ def export_to_onnx(args):
         fail('exporting to ONNX needs %s: pip install -r %s' % (e.name, EXPORT_REQUIREMENTS))
     try:
         check_outputs([(args.export, '--export')], args.overwrite)
-        found, state = run_state.open_checkpoint(args.checkpoint, 'python sample.py %s')
+        found, state = run_state.open_checkpoint(args.checkpoint, command_to('python sample.py'))
         gap = onnx_export.export(found, state, args.averaged, args.export)
     except (checkpoint.CheckpointError, SetupError) as e:
         fail(e)

@@ -28,7 +28,8 @@ import os
 import sys
 
 from dcgan import checkpoint, devices, lenet, mnist, run_state
-from dcgan.cli import Check, OneLineArgumentParser, SetupError, check_writable, fail, seed
+from dcgan.cli import (Check, OneLineArgumentParser, SetupError, check_writable, command_to,
+                       fail, seed)
 from dcgan.lenet import classifier_input
 from dcgan.sampling import Sampler, sampler_from_checkpoint
 from dcgan.scoring import (CACHE_DIR, MIN_SAMPLES, NUM_SAMPLES, RealDigits, format_table,
@@ -90,7 +91,7 @@ def main(argv=None):
     args = parse_args(argv)
     try:
         ctx, _ = devices.choose_context(mx, args.context)
-        found, state = run_state.open_checkpoint(args.checkpoint, 'python score.py %s')
+        found, state = run_state.open_checkpoint(args.checkpoint, command_to('python score.py'))
         sampler = sampler_from_checkpoint(found, state, ctx)
         averaged = None
         if os.path.exists(os.path.join(found, checkpoint.AVERAGE)):

@@ -470,7 +470,7 @@ def open_checkpoint(path, how_to_use, check_state=None):
     checked by `check_state` (run_state.open_checkpoint gives the run's schema) and every
     file verified. A damaged, incomplete or impossible one is refused; when `path` is a run,
     the message names the newest intact checkpoint before it, and how to use it
-    (`how_to_use % folder`)."""
+    (`how_to_use(folder)`: the command, in words)."""
     found = find_checkpoint(path)
     try:
         return found, _verified_state(found, check_state)
@@ -479,7 +479,7 @@ def open_checkpoint(path, how_to_use, check_state=None):
             raise
         older = [c for c in reversed(list_checkpoints(path))
                  if c != found and _intact(c, check_state)]
-        advice = ('the newest intact checkpoint is %s: %s' % (older[0], how_to_use % older[0])
+        advice = ('the newest intact checkpoint is %s: %s' % (older[0], how_to_use(older[0]))
                   if older else 'no older checkpoint of %s is intact' % path)
         raise CheckpointError('%s; %s' % (damage, advice)) from None
 

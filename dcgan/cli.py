@@ -34,7 +34,13 @@ def fail(error):
 
 
 class OneLineArgumentParser(argparse.ArgumentParser):
-    """argparse that reports a bad flag in one line instead of usage text plus a line."""
+    """argparse that reports a bad flag in one line instead of usage text plus a line, and
+    takes flags as they are spelt only: a prefix is no abbreviation (`--data` is not
+    `--data-dir`)."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault('allow_abbrev', False)
+        super().__init__(*args, **kwargs)
 
     def error(self, message):
         self.exit(2, '%s: error: %s (see --help)\n' % (self.prog, one_line(message)))
@@ -217,16 +223,16 @@ def describe_bytes(count):
 LAUNCH_ARGV = 'DCGAN_LAUNCH_ARGV'
 
 
-def launch_resume_command(run_dir, environ=os.environ):
-    """The launch line that started this distributed job, made to resume `run_dir`: the
-    program's --output-dir (or --resume) becomes --resume RUN and --overwrite goes. None when
-    the job was not started by launch.py."""
-    try:
-        argv = json.loads(environ[LAUNCH_ARGV])
-    except (KeyError, ValueError):
-        return None
-    if not (isinstance(argv, list) and all(isinstance(word, str) for word in argv)):
-        return None
+def command_to(command):
+    """A function of a path that gives `command` followed by that path, quoted for a shell."""
+    return lambda path: '%s %s' % (command, shlex.quote(path))
+
+
+def resume_argv(argv, run_dir):
+    """The program's flags `argv` made to continue the run in `run_dir`: --resume RUN first,
+    its --output-dir and --resume (with their values) and --overwrite gone, every other flag
+    kept as given (the goal, --epochs or --max-iters, and the output options, which a resumed
+    run takes anew; repeating a training setting is allowed, changing one is refused)."""
     words, rest = [], iter(argv)
     for word in rest:
         if word in ('--output-dir', '--resume'):
@@ -235,6 +241,22 @@ def launch_resume_command(run_dir, environ=os.environ):
             pass
         else:
             words.append(word)
-            if os.path.basename(word) == 'dcgan_mnist.py':
-                words += ['--resume', run_dir]
-    return 'python launch.py ' + shlex.join(words)
+    return ['--resume', run_dir] + words
+
+
+def launch_resume_command(run_dir, environ=os.environ):
+    """The launch line that started this distributed job, made to resume `run_dir` (the
+    program's flags as `resume_argv` makes them). None when the job was not started by
+    launch.py."""
+    try:
+        argv = json.loads(environ[LAUNCH_ARGV])
+    except (KeyError, ValueError):
+        return None
+    if not (isinstance(argv, list) and all(isinstance(word, str) for word in argv)):
+        return None
+    program = next((at for at, word in enumerate(argv)
+                    if os.path.basename(word) == 'dcgan_mnist.py'), None)
+    if program is None:
+        return None
+    return 'python launch.py ' + shlex.join(argv[:program + 1]
+                                             + resume_argv(argv[program + 1:], run_dir))

@@ -200,7 +200,7 @@ def a_state_this_program_could_write(state, original):
 def open_as_a_reader(folder):
     """What every reader does with a checkpoint before its own work: open it with the schema
     (the fixed noise included), and load both generators."""
-    found, state = run_state.open_checkpoint(folder, '%s')
+    found, state = run_state.open_checkpoint(folder, str)
     for averaged in (False, True):
         sampler_from_checkpoint(found, state, mx.cpu(), averaged)
 

@@ -221,7 +221,8 @@ def test_a_flipped_byte_is_refused_and_the_intact_checkpoint_named(reference_run
     assert result.returncode == 1
     assert result.stderr == (
         'error: %s is damaged: its SHA-256 is not the one state.json recorded; the newest '
-        'intact checkpoint is %s: python dcgan_mnist.py --resume %s\n' % (damaged, older, older))
+        'intact checkpoint is %s: python dcgan_mnist.py --resume %s --data-dir %s --context '
+        'cpu\n' % (damaged, older, older, data_dir))
     sampled = subprocess.run([sys.executable, os.path.join(REPO, 'sample.py'), str(run)],
                              capture_output=True, text=True, timeout=300)
     assert sampled.returncode == 1
@@ -251,7 +252,7 @@ def test_a_changed_state_file_is_refused(reference_run, tmp_path):
     with open(path, 'w') as f:
         f.write(text.replace('"global_iteration": 2', '"global_iteration": 3'))
     with pytest.raises(checkpoint.CheckpointError, match='state.json is damaged: its content'):
-        checkpoint.open_checkpoint(folder, '%s')
+        checkpoint.open_checkpoint(folder, str)
 
 
 # ============================== failed writes ==============================
@@ -297,7 +298,7 @@ def test_a_failed_write_removes_its_partial_folder_and_keeps_the_others(tmp_path
     assert str(error.value) == ('saving checkpoint %s failed: No space left on device (%s)'
                                 % (checkpoint.checkpoint_dir(run, 2), calls[-1]))
     assert os.listdir(os.path.join(run, 'checkpoints')) == ['iter-0000001']
-    assert checkpoint.open_checkpoint(run, '%s') == (first, checkpoint.load_state(first))
+    assert checkpoint.open_checkpoint(run, str) == (first, checkpoint.load_state(first))
 
 
 def test_optimizer_state_round_trips_through_data_only(tmp_path):
@@ -360,10 +361,12 @@ def test_a_full_disk_stops_the_run_in_one_line_and_it_resumes(reference_run, dat
     assert result.stderr.count('\n') == 1
     assert result.stderr.startswith('error: saving checkpoint %s failed: No space left on '
                                     'device (%s/' % (second, second + '.partial'))
-    assert result.stderr.endswith('; the newest checkpoint is %s; continue with: python '
-                                  'dcgan_mnist.py --resume %s\n' % (first, run))
+    assert result.stderr.endswith(
+        '; the newest checkpoint is %s; continue with: python dcgan_mnist.py --resume %s '
+        '--data-dir %s %s --max-iters %d --checkpoint-every 1 --keep-checkpoints 9 '
+        '--average-generator\n' % (first, run, data_dir, ' '.join(RUN_FLAGS), ITERATIONS))
     assert os.listdir(os.path.join(run, 'checkpoints')) == ['iter-0000001']
-    checkpoint.open_checkpoint(run, '%s')  # intact
+    checkpoint.open_checkpoint(run, str)  # intact
     assert metric_iterations(run) == [1, 2]
 
     # Room is made; the run resumes from the intact checkpoint and ends as if never stopped.
@@ -423,7 +426,7 @@ def test_sigkill_at_many_moments_of_a_save_then_resume_equals_an_unstopped_run(
                                      delay=rng.uniform(0.0, 0.6))
         assert process.returncode == -signal.SIGKILL
         newest = checkpoint.find_checkpoint(run)
-        checkpoint.open_checkpoint(run, '%s')  # the newest complete one is intact
+        checkpoint.open_checkpoint(run, str)  # the newest complete one is intact
 
         result = run_program('--resume', run, '--data-dir', data_dir, '--max-iters',
                              str(ITERATIONS))

@@ -242,7 +242,7 @@ def test_a_killed_worker_ends_the_run_and_it_resumes(straight_job, tmp_path):
                     % re.escape(printed_resume_command(run, flags[:-2])), stalled[0])
     assert 'launch: worker (task 1) was killed by SIGKILL' in stderr
     assert 'launch: worker (task 0) exited with code 1' in stderr
-    newest, state = checkpoint.open_checkpoint(run, '%s')
+    newest, state = checkpoint.open_checkpoint(run, str)
     assert newest in stalled[0]
     assert 4 <= state['global_iteration'] < JOB_ITERATIONS
 
@@ -313,7 +313,7 @@ def test_a_stop_signal_keeps_the_work(straight_job, tmp_path, how, resume):
     assert took < 30, took
     assert job.returncode == 130, stderr
     assert 'Traceback' not in stdout + stderr, stdout + stderr
-    newest, state = checkpoint.open_checkpoint(run, '%s')
+    newest, state = checkpoint.open_checkpoint(run, str)
     reached = state['global_iteration']
     assert 2 <= reached < JOB_ITERATIONS
     stopped = [line for line in stdout.splitlines() if line.startswith('Stopped at')]

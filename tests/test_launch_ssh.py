@@ -259,7 +259,7 @@ def test_sigterm_on_the_launching_host_keeps_the_work_and_ends_every_host(
     assert took < 30, took
     assert job.returncode == 130, stderr
     assert 'Traceback' not in stdout + stderr, stdout + stderr
-    _, state = checkpoint.open_checkpoint(run, '%s')
+    _, state = checkpoint.open_checkpoint(run, str)
     reached = state['global_iteration']
     stopped = [line for line in stdout.splitlines() if line.startswith('Stopped at')]
     assert len(stopped) == 1, stdout

@@ -178,7 +178,8 @@ def test_flag_errors_and_the_stop_button_leave_the_kernel_alive(kernel, data_dir
     stopped = [line for line in text.splitlines() if line.startswith('Stopped at iteration')]
     assert len(stopped) == 1
     assert stopped[0].endswith('checkpoint saved. Continue with: python dcgan_mnist.py '
-                               '--resume %s' % run)
+                               '--resume %s --data-dir %s --batch-size 8 --seed 3 --epochs 50 '
+                               '--vis-every 1' % (run, data_dir))
     iteration = int(stopped[0].split()[3].rstrip(';'))
     assert checkpoint.find_checkpoint(run) == checkpoint.checkpoint_dir(run, iteration)
     assert checkpoint.load_state(checkpoint.find_checkpoint(run))['reason'] == 'interrupted'

@@ -43,7 +43,7 @@ def exported(run, tmp_path_factory):
 
 
 def opened(run):
-    return run_state.open_checkpoint(run, 'python sample.py %s')
+    return run_state.open_checkpoint(run, str)
 
 
 def refusal(argv, capsys):

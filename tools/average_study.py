@@ -35,7 +35,7 @@ import sys
 import dcgan_mnist
 import score
 from dcgan import averaging, checkpoint, devices, hooks, lenet, mnist, run_state, scoring
-from dcgan.cli import Check, OneLineArgumentParser, fail
+from dcgan.cli import Check, OneLineArgumentParser, command_to, fail
 from dcgan.sampling import Sampler
 
 # (name, decay, warm-up)
@@ -113,7 +113,7 @@ def score_run(run_dir, classifier, real, ctx, num):
     earlier, earlier_digests = earlier_scores(run_dir, classifier, num)
     results, digests = {}, {}
     for found in checkpoint.list_checkpoints(run_dir):
-        found, state = run_state.open_checkpoint(found, 'python tools/average_study.py score %s')
+        found, state = run_state.open_checkpoint(found, command_to('python tools/average_study.py score'))
         iteration = state['global_iteration']
         digests[iteration] = state['state_sha256']
         if (earlier_digests.get(iteration) == digests[iteration] and

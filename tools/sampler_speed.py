@@ -35,7 +35,7 @@ def measure(kind, source, num):
         from dcgan.framework import mx
         from dcgan import run_state
         from dcgan.sampling import sampler_from_checkpoint
-        found, state = run_state.open_checkpoint(source, '%s')
+        found, state = run_state.open_checkpoint(source, str)
         sampler = sampler_from_checkpoint(found, state, mx.cpu())
     else:
         from dcgan.onnx_model import OnnxGenerator
