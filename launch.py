@@ -354,16 +354,62 @@ def submit_over_ssh(job, dmlc_ssh):
     return submit
 
 
+def own_words(argv):
+    """The words of `argv` that are the launcher's own: those before the command each process
+    runs (its first word that is neither a flag nor a flag's value). A --help after them is
+    the command's."""
+    takes_value = {option for action in launcher_parser()._actions if action.nargs is None
+                   for option in action.option_strings}
+    for at, word in enumerate(argv):
+        if not word.startswith('-') and (at == 0 or argv[at - 1] not in takes_value):
+            return argv[:at]
+    return argv
+
+
+def launcher_parser():
+    """The launcher's flags: those of MXNet's tools/launch.py (which reads them again), and
+    --host-ip."""
+    parser = OneLineArgumentParser(
+        prog='launch.py', add_help=False,
+        usage='python launch.py -n WORKERS [-s SERVERS] --launcher local|ssh [-H HOSTS] '
+              '[--host-ip ADDRESS] COMMAND ...',
+        description='Start a distributed job with MXNet\'s own launcher, mended for Python 3 '
+                    'and for failures (docs/gpu-and-machines.md). Example: python launch.py '
+                    '-n 2 -s 1 --launcher local python dcgan_mnist.py --kvstore dist_sync '
+                    '--seed 1')
+    parser.add_argument('-h', '--help', action='store_true', help='show this help and exit')
+    parser.add_argument('-n', '--num-workers', type=PROCESSES, required=True,
+                        help='how many workers run COMMAND (1 to 1024)')
+    parser.add_argument('-s', '--num-servers', type=PROCESSES,
+                        help='how many parameter servers (default: as many as workers)')
+    parser.add_argument('--launcher', default='ssh',
+                        help='local: every process on this machine, listening on 127.0.0.1; '
+                             'ssh: on the hosts of -H (default: %(default)s)')
+    parser.add_argument('-H', '--hostfile', default=None, metavar='HOSTS',
+                        help='with --launcher ssh: a file of the hosts, one a line (host or '
+                             'host:port)')
+    parser.add_argument('--host-ip', default=None, metavar='ADDRESS',
+                        help='with --launcher ssh: the address the other hosts reach this one '
+                             'at (the scheduler runs here)')
+    parser.add_argument('--sync-dst-dir', metavar='DIR',
+                        help='with --launcher ssh: copy this folder to DIR on every host first')
+    for flag, whose in (('--env', 'every process'), ('--env-server', 'the servers'),
+                        ('--env-worker', 'the workers')):
+        parser.add_argument(flag, action='append', default=[], metavar='NAME[:VALUE]',
+                            help='pass an environment variable to %s (repeatable)' % whose)
+    parser.add_argument('--p3', action='store_true',
+                        help='MXNet\'s priority-based parameter propagation')
+    return parser
+
+
 def parse_own_flags(argv):
     """(number of workers, launcher kind, --host-ip or None, the hosts file or None, argv for
-    MXNet's launcher); a flag MXNet's launcher would choke or hang on ends the program in one
-    line (exit 2)."""
-    parser = OneLineArgumentParser(prog='launch.py', add_help=False)
-    parser.add_argument('-n', '--num-workers', type=PROCESSES, required=True)
-    parser.add_argument('-s', '--num-servers', type=PROCESSES)
-    parser.add_argument('-H', '--hostfile', default=None)
-    parser.add_argument('--launcher', default='ssh')
-    parser.add_argument('--host-ip', default=None)
+    MXNet's launcher); --help (among the launcher's own flags) prints the flags and ends the
+    program; a flag MXNet's launcher would choke or hang on ends it in one line (exit 2)."""
+    parser = launcher_parser()
+    if {'-h', '--help'} & set(own_words(argv)):
+        parser.print_help()
+        parser.exit(0)
     known, command = parser.parse_known_args(argv)
     if known.launcher not in LAUNCHERS:
         parser.error('--launcher %r: this launcher runs --launcher local or ssh (MXNet\'s mpi, '

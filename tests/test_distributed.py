@@ -502,3 +502,21 @@ def test_servers_and_the_scheduler_ignore_stop_signals(role, ignored):
     assert mxnet_setup.serve_until_the_workers_end(environ, handlers.__setitem__) == ignored
     assert handlers == ({signal.SIGINT: signal.SIG_IGN, signal.SIGTERM: signal.SIG_IGN}
                         if ignored else {})
+
+
+@pytest.mark.parametrize('flags', [['--help'], ['-h'], ['-h', '-n', '2'],
+                                   ['-n', '2', '--launcher', 'local', '--help']])
+def test_the_launcher_shows_its_flags_on_help(flags):
+    result = subprocess.run([sys.executable, os.path.join(REPO, 'launch.py')] + flags,
+                            capture_output=True, text=True, timeout=60)
+    assert (result.returncode, result.stderr) == (0, '')
+    assert result.stdout.startswith('usage: python launch.py -n WORKERS')
+    for flag in ('--num-workers', '--num-servers', '--launcher', '--hostfile', '--host-ip'):
+        assert flag in result.stdout
+
+
+def test_a_help_flag_after_the_command_is_the_command_s():
+    from launch import own_words
+    assert own_words(['-n', '2', '--launcher', 'local', 'python', 'dcgan_mnist.py',
+                      '--help']) == ['-n', '2', '--launcher', 'local']
+    assert own_words(['--help']) == ['--help']
