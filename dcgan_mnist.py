@@ -36,11 +36,12 @@ from dataclasses import dataclass
 import numpy as np
 
 import symbols
-from dcgan import bfloat16, checkpoint, devices, hooks, mnist, notebook, run_state, watchdog
+from dcgan import (bfloat16, checkpoint, devices, hooks, mnist, notebook, run_lock, run_state,
+                   watchdog)
 from dcgan.averaging import DEFAULT_DECAY
-from dcgan.cli import (Check, OneLineArgumentParser, SetupError, check_writable, context_spec,
-                       fail, gpu_list, launch_resume_command, positive_float, positive_int,
-                       resume_argv)
+from dcgan.cli import (Check, OneLineArgumentParser, SetupError, check_writable_folder,
+                       context_spec, fail, gpu_list, launch_resume_command, positive_float,
+                       positive_int, resume_argv)
 from dcgan.console import Console
 from dcgan.csv_log import SCORE_FIELDS, MetricsLog
 from dcgan.event_log import EventLog, summary_writer_class
@@ -347,7 +348,7 @@ def create_output_dir(path):
         os.makedirs(path, exist_ok=True)
     except OSError as e:
         raise SetupError('cannot create output directory %s (%s)' % (path, e.strerror)) from None
-    check_writable(os.path.join(path, 'metrics.csv'), '--output-dir')
+    check_writable_folder(path, '--output-dir')
 
 
 def create_kvstore(args):
@@ -378,6 +379,8 @@ def open_run(args, chief=True):
     if args.output_dir is not None:
         raise SetupError('--output-dir cannot be combined with --resume: a resumed run goes '
                          'on in its own folder')
+    # Before its checkpoints: a run still training may not have saved one yet.
+    run_lock.refuse_if_in_use(checkpoint.run_folder(args.resume), run_lock.FOR_A_RESUME)
     found, saved = run_state.open_checkpoint(
         args.resume, functools.partial(resume_command, args))
     run_state.settle_settings(args, TUTORIAL_SETTINGS, saved)
@@ -403,7 +406,7 @@ def check_resources(args, ctx, resumed):
     if ctx.device_type == 'cpu':
         run_state.check_training_memory(vars(args))
     if resumed:
-        check_writable(os.path.join(args.output_dir, 'metrics.csv'), '--resume')
+        check_writable_folder(args.output_dir, '--resume')
 
 
 def load_image_iter(data_dir, batch_size, download=True, shard=(0, 1)):
@@ -420,7 +423,8 @@ def open_outputs(args, console, state, modules, ctx, resumed):
     """The hooks of the process that writes: the one place that decides who writes (the one
     process, or the first worker of a distributed run; the others get none). It locks the
     run's folder first (dcgan/run_lock.py): nothing is written there unless the lock is its."""
-    lock = RunLock(args.output_dir).acquire(warn=console.warn)
+    lock = RunLock(args.output_dir).acquire(
+        warn=console.warn, advice=run_lock.FOR_A_RESUME if resumed else run_lock.FOR_A_NEW_RUN)
     try:
         around = writing_hooks(args, console, state, modules, ctx, resumed)
     except BaseException:

@@ -27,6 +27,7 @@ from dcgan.cli import (OneLineArgumentParser, SetupError, check_memory, command_
                        check_writable, fail, positive_int, seed)
 
 GRID_COLUMNS = 10
+ONNX_EXTENSION = '.onnx'
 PORTABLE_REQUIREMENTS = 'requirements-portable.txt'   # numpy, onnxruntime, matplotlib
 EXPORT_REQUIREMENTS = 'requirements-onnx.txt'         # those, and onnx
 # Memory besides the digits: the libraries and the generator (MXNet's route, and onnxruntime's).
@@ -46,8 +47,9 @@ def parse_args(argv=None):
     parser.add_argument('--seed', type=seed, default=0,
                         help='seed of the noise (default: %(default)s)')
     parser.add_argument('--out', default='samples.png',
-                        help='the PNG grid to write (default: %(default)s)')
-    parser.add_argument('--npy', default=None,
+                        help='the grid to write, as its extension says: .png (pixel for '
+                             'pixel), .jpg or .pdf (default: %(default)s)')
+    parser.add_argument('--npy', default=None, metavar='FILE.npy',
                         help='also write the images, float32 (N, 3, 64, 64) in [-1, 1], here')
     parser.add_argument('--averaged', action='store_true',
                         help='draw from (or export) the averaged generator (runs with '
@@ -64,9 +66,13 @@ def parse_args(argv=None):
     return parser.parse_args(argv)
 
 
-def check_outputs(paths_and_flags, overwrite):
-    """SetupError unless each output can be written, and is new or may be replaced."""
-    for path, flag in paths_and_flags:
+def check_outputs(outputs, overwrite):
+    """SetupError unless each output (path, flag, the extensions it may have) is named for what
+    is written there, can be written, and is new or may be replaced."""
+    for path, flag, extensions in outputs:
+        if not path.lower().endswith(extensions):
+            raise SetupError('%s %s: the file is written as %s; name it so'
+                             % (flag, path, ' or '.join(extensions)))
         if os.path.exists(path) and not overwrite:
             raise SetupError('%s exists; choose another name or pass --overwrite' % path)
         check_writable(path, flag)
@@ -75,6 +81,10 @@ def check_outputs(paths_and_flags, overwrite):
 def main(argv=None):
     args = parse_args(argv)
     if os.path.exists(args.checkpoint) and not os.path.isdir(args.checkpoint):
+        if not args.checkpoint.lower().endswith(ONNX_EXTENSION):
+            fail('%s is a file but not an exported model (%s): sample.py draws from a run '
+                 'folder, a checkpoint folder, or a generator exported with --export'
+                 % (args.checkpoint, ONNX_EXTENSION))
         draw_from_onnx(args)  # checkpoints are folders: a file is taken for a model
     elif args.export:
         export_to_onnx(args)
@@ -131,7 +141,7 @@ def export_to_onnx(args):
     except ImportError as e:
         fail('exporting to ONNX needs %s: pip install -r %s' % (e.name, EXPORT_REQUIREMENTS))
     try:
-        check_outputs([(args.export, '--export')], args.overwrite)
+        check_outputs([(args.export, '--export', (ONNX_EXTENSION,))], args.overwrite)
         found, state = run_state.open_checkpoint(args.checkpoint, command_to('python sample.py'))
         gap = onnx_export.export(found, state, args.averaged, args.export)
     except (checkpoint.CheckpointError, SetupError) as e:
@@ -141,7 +151,9 @@ def export_to_onnx(args):
 
 
 def digit_outputs(args):
-    return [(args.out, '--out')] + ([(args.npy, '--npy')] if args.npy else [])
+    import visualize
+    formats = tuple('.' + extension for extension in visualize.GRID_FORMATS)
+    return [(args.out, '--out', formats)] + ([(args.npy, '--npy', ('.npy',))] if args.npy else [])
 
 
 def check_digit_memory(args, noise_dim, image_shape):

@@ -71,7 +71,9 @@ def parse_args(argv=None):
                              'data/score_cache)')
     parser.add_argument('--data-dir', default=None,
                         help='MNIST folder (default: $%s, else data/mnist)' % mnist.DATA_DIR_ENV)
-    parser.add_argument('--context', choices=('auto', 'cpu', 'gpu'), default='auto')
+    parser.add_argument('--context', choices=('auto', 'cpu', 'gpu'), default='auto',
+                        help='device: auto takes gpu(0) when MXNet sees a GPU, else the CPU '
+                             '(default: %(default)s)')
     args = parser.parse_args(argv)
     args.data_dir = args.data_dir or mnist.default_data_dir()
     return args

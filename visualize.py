@@ -14,6 +14,7 @@ import numpy as np
 
 
 PANEL_INCHES = 4.0  # each grid of the figure is drawn this wide and high (at 100 dpi)
+GRID_FORMATS = ('png', 'jpg', 'jpeg', 'pdf')  # what save_grid writes, by the file's extension
 
 
 def display_available():
@@ -82,10 +83,18 @@ def save_figure(fig, path):
     os.replace(temporary, path)
 
 
+def image_format(path):
+    """The format a grid saved at `path` is written in, by its extension (None: not one of
+    GRID_FORMATS)."""
+    extension = os.path.splitext(path)[1].lower().lstrip('.')
+    return extension if extension in GRID_FORMATS else None
+
+
 def save_grid(grid, path):
-    """Save a uint8 grid image (H, W, C) as a PNG, pixel for pixel, via a temporary file."""
-    temporary = path + '.partial.png'
-    plt.imsave(temporary, grid)
+    """Save a uint8 grid image (H, W, C) in the format its extension names (PNG pixel for
+    pixel; JPEG; PDF), via a temporary file: a file appears whole or not at all."""
+    temporary = path + '.partial'
+    plt.imsave(temporary, grid, format=image_format(path) or 'png')
     os.replace(temporary, path)
 
 

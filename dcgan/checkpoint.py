@@ -356,8 +356,28 @@ def list_checkpoints(run_dir):
     return [path for _, path in sorted(found)]
 
 
+def run_of_checkpoints(path):
+    """The run folder of `path` when `path` is a run's checkpoints/ folder, else `path`: the
+    folder of checkpoints names its run."""
+    parent, name = os.path.split(os.path.normpath(path))
+    if name == CHECKPOINTS and list_checkpoints(parent or os.curdir):
+        return parent or os.curdir
+    return path
+
+
+def run_folder(path):
+    """The run folder `path` belongs to: `path` itself (a run), or the run of its checkpoints/
+    folder or of one of its checkpoints."""
+    path = run_of_checkpoints(path)
+    if os.path.isfile(os.path.join(path, STATE)):
+        return os.path.dirname(os.path.dirname(os.path.abspath(path)))
+    return path
+
+
 def find_checkpoint(path):
-    """`path` itself when it is a checkpoint, else the newest checkpoint of the run at `path`."""
+    """`path` itself when it is a checkpoint, else the newest checkpoint of the run at `path`
+    (or of the run whose checkpoints/ folder `path` is)."""
+    path = run_of_checkpoints(path)
     if os.path.isfile(os.path.join(path, STATE)):
         return path
     if not os.path.isdir(path):
@@ -471,6 +491,7 @@ def open_checkpoint(path, how_to_use, check_state=None):
     file verified. A damaged, incomplete or impossible one is refused; when `path` is a run,
     the message names the newest intact checkpoint before it, and how to use it
     (`how_to_use(folder)`: the command, in words)."""
+    path = run_of_checkpoints(path)
     found = find_checkpoint(path)
     try:
         return found, _verified_state(found, check_state)

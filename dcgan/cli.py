@@ -171,8 +171,7 @@ def gpu_list(text):
 
 def check_writable(path, flag):
     """Raise SetupError unless a file can be written at `path` (given with `flag`): its folder
-    exists and takes a new file. Tried for real (a temporary file), since permissions alone do
-    not tell (root, read-only file systems)."""
+    exists and takes a new file."""
     if '\0' in path or not os.path.basename(path):
         raise SetupError('%s %r is not a file name' % (flag, path))
     folder = os.path.dirname(os.path.abspath(path))
@@ -180,11 +179,28 @@ def check_writable(path, flag):
         raise SetupError('%s %s is a folder, not a file name' % (flag, path))
     if not os.path.isdir(folder):
         raise SetupError('%s %s: the folder %s does not exist' % (flag, path, folder))
+    problem = why_not_writable(folder)
+    if problem:
+        raise SetupError('%s %s: cannot write in %s (%s)' % (flag, path, folder, problem))
+
+
+def check_writable_folder(folder, flag):
+    """Raise SetupError unless files can be written in the existing folder `folder` (given
+    with `flag`)."""
+    problem = why_not_writable(folder)
+    if problem:
+        raise SetupError('%s %s: cannot write in it (%s)' % (flag, folder, problem))
+
+
+def why_not_writable(folder):
+    """Why no file can be written in `folder` (the system's words), or None when one can:
+    tried for real (a temporary file), since permissions alone do not tell (root, read-only
+    file systems)."""
     try:
         tempfile.TemporaryFile(dir=folder).close()
     except OSError as e:
-        raise SetupError('%s %s: cannot write in %s (%s)' % (flag, path, folder,
-                                                            e.strerror)) from None
+        return e.strerror
+    return None
 
 
 def available_memory():

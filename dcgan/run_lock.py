@@ -20,10 +20,37 @@ from dcgan.cli import SetupError
 
 LOCK_FILE = '.training.lock'
 HOLDER_LIMIT = 200  # bytes of the holder's line that are read back
+# What to do about a folder in use, by what was asked of it.
+FOR_A_NEW_RUN = 'wait for it to end, or train into another --output-dir'
+FOR_A_RESUME = ('wait for it to end, or stop it (Ctrl-C where it runs, or kill -TERM to that '
+                'process: it saves a checkpoint), then resume')
 
 
 class RunInUse(SetupError):
     """Another process is training into the folder."""
+
+    def __init__(self, run_dir, holder, advice):
+        super().__init__('%s is in use: %s is training into it; %s'
+                         % (run_dir, holder or 'another process', advice))
+
+
+def _holder_line(fd):
+    return os.pread(fd, HOLDER_LIMIT, 0).decode('utf-8', 'replace').strip()
+
+
+def refuse_if_in_use(run_dir, advice):
+    """Raise RunInUse when a process is training into `run_dir` now (a look, no lock kept)."""
+    try:
+        fd = os.open(os.path.join(run_dir, LOCK_FILE), os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    except OSError:  # no lock file (never trained into), or none to read: not in use
+        return
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except OSError as e:
+        if e.errno in (errno.EWOULDBLOCK, errno.EAGAIN):
+            raise RunInUse(run_dir, _holder_line(fd), advice) from None
+    finally:
+        os.close(fd)  # with it the shared lock, if taken
 
 
 class RunLock:
@@ -34,20 +61,18 @@ class RunLock:
         self.path = os.path.join(run_dir, LOCK_FILE)
         self.fd = None
 
-    def acquire(self, warn=print):
-        """Take the lock, or raise RunInUse naming its holder. Where the file system cannot
-        lock, `warn` is told and the run goes on unlocked."""
+    def acquire(self, warn=print, advice=FOR_A_NEW_RUN):
+        """Take the lock, or raise RunInUse naming its holder and saying what to do (`advice`).
+        Where the file system cannot lock, `warn` is told and the run goes on unlocked."""
         self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC,
                           0o644)
         try:
             fcntl.flock(self.fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError as e:
-            holder = os.pread(self.fd, HOLDER_LIMIT, 0).decode('utf-8', 'replace').strip()
+            holder = _holder_line(self.fd)
             self.release()
             if e.errno in (errno.EWOULDBLOCK, errno.EAGAIN):
-                raise RunInUse('%s is in use: %s is training into it; wait for it to end, or '
-                               'train into another --output-dir'
-                               % (os.path.dirname(self.path), holder or 'another process'))
+                raise RunInUse(os.path.dirname(self.path), holder, advice) from None
             warn('warning: cannot lock %s (%s): nothing keeps a second training out of this '
                  'folder' % (self.path, e.strerror))
             return self

@@ -607,3 +607,85 @@ def test_a_checkpoint_that_would_read_for_ever_is_refused_at_once(original, data
                     ['score.py', run, '--data-dir', data_dir]):
         done = run_command(*command, cwd=str(tmp_path), timeout=60)
         assert done.returncode == 1 and one_line_refusal(done.stderr), done.stderr
+
+
+# ============================== messages that name the real problem ==============================
+
+def test_a_run_s_checkpoints_folder_is_taken_for_the_run(original, tmp_path):
+    folder, _ = original
+    done = run_command('sample.py', os.path.dirname(folder), '--num', '4', '--out', 'd.png',
+                       cwd=str(tmp_path))
+    assert done.returncode == 0, done.stderr
+    assert 'Wrote 4 digits from %s to d.png' % folder in done.stdout
+
+
+@pytest.mark.parametrize('args, words', [
+    (['picture.png'], 'error: picture.png is a file but not an exported model (.onnx): '
+                      'sample.py draws from a run folder, a checkpoint folder, or a generator '
+                      'exported with --export'),
+    (['RUN', '--out', 'd.gif'], 'error: --out d.gif: the file is written as .png or .jpg or '
+                                '.jpeg or .pdf; name it so'),
+    (['RUN', '--npy', 'd.png'], 'error: --npy d.png: the file is written as .npy; name it so'),
+    (['RUN', '--export', 'g.png'], 'error: --export g.png: the file is written as .onnx; '
+                                   'name it so'),
+])
+def test_sample_py_names_what_it_takes(original, tmp_path, args, words):
+    folder, _ = original
+    (tmp_path / 'picture.png').write_bytes(b'\x89PNG\r\n\x1a\n')
+    done = run_command('sample.py', *[folder if arg == 'RUN' else arg for arg in args],
+                       cwd=str(tmp_path))
+    assert (done.returncode, done.stderr) == (1, words + '\n')
+    assert sorted(os.listdir(tmp_path)) == ['picture.png']
+
+
+@pytest.mark.parametrize('extension, magic', [('.jpg', b'\xff\xd8\xff'), ('.pdf', b'%PDF'),
+                                              ('.png', b'\x89PNG')])
+def test_the_grid_is_written_as_its_extension_says(original, tmp_path, extension, magic):
+    folder, _ = original
+    sample.main([folder, '--num', '4', '--out', str(tmp_path / ('d' + extension))])
+    assert (tmp_path / ('d' + extension)).read_bytes().startswith(magic)
+    assert sorted(os.listdir(tmp_path)) == ['d' + extension]
+
+
+@pytest.fixture
+def read_only_folder(tmp_path):
+    """A read-only file system (a tmpfs mounted ro: root can write anywhere else)."""
+    folder = tmp_path / 'ro'
+    folder.mkdir()
+    done = subprocess.run(['mount', '-t', 'tmpfs', '-o', 'ro,size=1m', 'tmpfs', str(folder)],
+                          capture_output=True, text=True)
+    if done.returncode != 0:
+        pytest.skip('cannot mount a read-only tmpfs here (%s)' % done.stderr.strip())
+    yield str(folder)
+    subprocess.run(['umount', '-l', str(folder)], check=False)
+
+
+def test_a_read_only_output_dir_is_named_as_given(read_only_folder, data_dir):
+    done = run_program('--data-dir', data_dir, '--output-dir', read_only_folder, '--max-iters',
+                       '1', '--batch-size', '8')
+    assert (done.returncode, done.stderr) == (
+        1, 'error: --output-dir %s: cannot write in it (Read-only file system)\n'
+        % read_only_folder)
+
+
+def undescribed_flags(help_text):
+    """The options of a --help text that have no words after them."""
+    lines = help_text.splitlines()
+    missing = []
+    for at, line in enumerate(lines):
+        words = line.split()
+        if not line.startswith('  -') or line.startswith('   '):
+            continue
+        described = len(line) > 24 and line[24:].strip() and line[23] == ' '
+        follows = at + 1 < len(lines) and lines[at + 1].startswith(' ' * 24)
+        if not (described or follows):
+            missing.append(words[0])
+    return missing
+
+
+@pytest.mark.parametrize('command', ['dcgan_mnist.py', 'sample.py', 'score.py', 'launch.py'])
+def test_every_flag_is_described_in_help(command, tmp_path):
+    done = run_command(command, '--help', cwd=str(tmp_path))
+    assert done.returncode == 0, done.stderr
+    assert '--context' in done.stdout or command == 'launch.py'
+    assert undescribed_flags(done.stdout) == []

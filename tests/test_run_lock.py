@@ -18,9 +18,9 @@ FLAGS = ON_CPU + ['--batch-size', '8', '--seed', '3', '--no-show', '--max-iters'
                   '--checkpoint-every', '2']
 
 
-def start_training(data_dir, out):
+def start_training(data_dir, out, *flags):
     return subprocess.Popen([sys.executable, os.path.join(REPO, 'dcgan_mnist.py'),
-                             '--data-dir', data_dir, *FLAGS, '--output-dir', out],
+                             '--data-dir', data_dir, *FLAGS, *flags, '--output-dir', out],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             env=headless_env())
 
@@ -40,14 +40,16 @@ def wait_for_rows(run, rows, process, timeout=300):
 
 
 def test_a_second_writer_is_refused_and_the_first_is_unharmed(data_dir, tmp_path):
-    """The first run is paused (SIGSTOP) inside its loop, holding the lock, while a resume and
-    an --overwrite with another seed try the folder; then it goes on. Its checkpoint and
-    metrics.csv are those of the same run alone."""
+    """The first run is paused (SIGSTOP) inside its loop, holding the lock and before its first
+    checkpoint, while a resume and an --overwrite with another seed try the folder; then it
+    goes on. Its checkpoints and metrics.csv are those of the same run alone."""
     run = str(tmp_path / 'run')
-    first = start_training(data_dir, run)
+    late_checkpoints = ['--checkpoint-every', '5']
+    first = start_training(data_dir, run, *late_checkpoints)
     try:
-        wait_for_rows(run, 3, first)  # past its first checkpoint: there is a run to resume
+        wait_for_rows(run, 1, first)
         os.kill(first.pid, signal.SIGSTOP)
+        assert checkpoint.list_checkpoints(run) == []
         others = [run_program('--data-dir', data_dir, '--resume', run),
                   run_program('--data-dir', data_dir, '--batch-size', '8', '--seed', '4',
                               '--no-show', '--max-iters', '6', '--output-dir', run,
@@ -56,15 +58,15 @@ def test_a_second_writer_is_refused_and_the_first_is_unharmed(data_dir, tmp_path
         os.kill(first.pid, signal.SIGCONT)
     out, err = first.communicate(timeout=300)
     assert first.returncode == 0, err
-    for other in others:
+    for other, advice in zip(others, (run_lock.FOR_A_RESUME, run_lock.FOR_A_NEW_RUN)):
         assert other.returncode == 1
         assert other.stdout.count('\n') <= 4  # what it said while it set up
         assert other.stderr.startswith('error: %s is in use: process %d on %s (since '
                                        % (run, first.pid, os.uname().nodename))
-        assert other.stderr.endswith('is training into it; wait for it to end, or train into '
-                                     'another --output-dir\n')
+        assert other.stderr.endswith('is training into it; %s\n' % advice)
     alone = str(tmp_path / 'alone')
-    assert run_program('--data-dir', data_dir, *FLAGS, '--output-dir', alone).returncode == 0
+    assert run_program('--data-dir', data_dir, *FLAGS, *late_checkpoints,
+                       '--output-dir', alone).returncode == 0
     assert metric_rows(run) == metric_rows(alone)
     assert_same_checkpoint_params(checkpoint.checkpoint_dir(run, 6),
                                   checkpoint.checkpoint_dir(alone, 6))
