@@ -21,14 +21,19 @@ Read top to bottom: the flags; the two networks and the tutorial's five-step ite
 iteration (logs, figures, scores, checkpoints) is in dcgan/hooks.py, the run's state and its
 checkpoint schema in dcgan/run_state.py.
 """
-# First of all: MXNet with its setup (a Python it can run, thread defaults before numpy loads,
-# numpy's removed aliases), or one line saying why not.
-from dcgan.framework import mx
+# First of all: a Ctrl-C while the libraries load ends the program in one line; then MXNet with
+# its setup (a Python it can run, thread defaults before numpy loads, numpy's removed
+# aliases), or one line saying why not.
+from dcgan import interrupts
+if __name__ == '__main__':
+    interrupts.exit_at_once_while_starting()
+from dcgan.framework import mx  # noqa: E402
 
 import functools
 import math
 import os
 import shlex
+import shutil
 import sys
 import time
 from dataclasses import dataclass
@@ -38,6 +43,7 @@ import numpy as np
 import symbols
 from dcgan import (bfloat16, checkpoint, devices, hooks, mnist, notebook, run_lock, run_state,
                    watchdog)
+from dcgan.interrupts import EXIT_INTERRUPTED
 from dcgan.averaging import DEFAULT_DECAY
 from dcgan.cli import (Check, OneLineArgumentParser, SetupError, check_writable_folder,
                        context_spec, fail, gpu_list, launch_resume_command, positive_float,
@@ -70,7 +76,6 @@ LOG_EPS = 1e-12
 
 CHECKPOINT_EVERY = 500
 KEEP_CHECKPOINTS = 3
-EXIT_INTERRUPTED = 130   # the shell's code for a program stopped by Ctrl-C
 PROGRAM = 'python dcgan_mnist.py'
 EXIT_STALLED = 1
 STALL_TIMEOUT = 120      # seconds without an iteration before a distributed worker gives up
@@ -484,42 +489,49 @@ def set_up(args):
                              (rank, workers))
     print('MNIST: %d images from %s, ready in %.1f s'
           % (images.num_data, args.data_dir, time.perf_counter() - started), flush=True)
-    if rank == 0 and not found:
-        create_output_dir(args.output_dir)
+    new_folder = rank == 0 and not found
+    made = new_folder and not os.path.isdir(args.output_dir)
+    try:
+        if new_folder:
+            create_output_dir(args.output_dir)
+        mx.random.seed(args.seed)
+        networks = dict(ctx=ctx, batch_size=args.batch_size, lr=args.lr, beta1=args.beta1,
+                        sigma=args.init_sigma, kvstore=kvstore or 'local', dtype=args.dtype)
+        generator = build_generator(noise_dim=args.noise_dim, **networks)
+        discriminator = build_discriminator(**networks)
+        modules = {'generator': generator, 'discriminator': discriminator}
+        shape = dict(iterations_per_epoch=math.ceil(images.num_data / args.batch_size),
+                     num_images=images.num_data, workers=workers,
+                     devices=len(ctx) if isinstance(ctx, list) else 1)
+        if found:
+            state = run_state.resumed(found, saved, modules, args.data_dir, **shape)
+        else:
+            settings = {name: getattr(args, name) for name in run_state.SETTINGS}
+            state = run_state.fresh(settings, generator, **shape)
 
-    mx.random.seed(args.seed)
-    networks = dict(ctx=ctx, batch_size=args.batch_size, lr=args.lr, beta1=args.beta1,
-                    sigma=args.init_sigma, kvstore=kvstore or 'local', dtype=args.dtype)
-    generator = build_generator(noise_dim=args.noise_dim, **networks)
-    discriminator = build_discriminator(**networks)
-    modules = {'generator': generator, 'discriminator': discriminator}
-    shape = dict(iterations_per_epoch=math.ceil(images.num_data / args.batch_size),
-                 num_images=images.num_data, workers=workers,
-                 devices=len(ctx) if isinstance(ctx, list) else 1)
-    if found:
-        state = run_state.resumed(found, saved, modules, args.data_dir, **shape)
-    else:
-        settings = {name: getattr(args, name) for name in run_state.SETTINGS}
-        state = run_state.fresh(settings, generator, **shape)
-
-    total = args.epochs * state.iterations_per_epoch
-    if args.max_iters is not None:
-        total = min(total, args.max_iters)
-    console = Console(total, args.batch_size, state.done, show_figures=not args.no_show)
-    return Training(
-        args=args, ctx=ctx, state=state, generator=generator, discriminator=discriminator,
-        judge=build_judge(discriminator), images=images,
-        noise=RandIter(args.batch_size, args.noise_dim, ctx=first_ctx, seed=args.seed,
-                       start=state.done, stream=rank),
-        stop_vote=StopVote(kvstore),  # before the chief's outputs: every worker at one point
-        hooks=(open_outputs(args, console, state, modules, first_ctx, resumed=bool(found))
-               if rank == 0 else hooks.Hooks()),
-        console=console,
-        # Started by a distributed run only; a single process never waits for anyone.
-        guard=watchdog.StallWatchdog(args.stall_timeout, functools.partial(
-            exit_stalled_worker, rank, workers, args)),
-        total=total, resumed_from=found, distributed=kvstore is not None, rank=rank,
-        workers=workers)
+        total = args.epochs * state.iterations_per_epoch
+        if args.max_iters is not None:
+            total = min(total, args.max_iters)
+        console = Console(total, args.batch_size, state.done, show_figures=not args.no_show)
+        return Training(
+            args=args, ctx=ctx, state=state, generator=generator, discriminator=discriminator,
+            judge=build_judge(discriminator), images=images,
+            noise=RandIter(args.batch_size, args.noise_dim, ctx=first_ctx, seed=args.seed,
+                           start=state.done, stream=rank),
+            # Before the chief's outputs: every worker at one point.
+            stop_vote=StopVote(kvstore),
+            hooks=(open_outputs(args, console, state, modules, first_ctx, resumed=bool(found))
+                   if rank == 0 else hooks.Hooks()),
+            console=console,
+            # Started by a distributed run only; a single process never waits for anyone.
+            guard=watchdog.StallWatchdog(args.stall_timeout, functools.partial(
+                exit_stalled_worker, rank, workers, args)),
+            total=total, resumed_from=found, distributed=kvstore is not None, rank=rank,
+            workers=workers)
+    except BaseException:  # an error found late, Ctrl-C: a new run's folder goes again
+        if made and os.path.isdir(args.output_dir):
+            shutil.rmtree(args.output_dir, ignore_errors=True)
+        raise
 
 
 # ============================== the loop ==============================
@@ -598,6 +610,7 @@ def main(argv=None):
     """Run the program with `argv` (default: the command line). In a terminal an error ends
     the process with its exit code (1; 2 for a bad flag; 130 after Ctrl-C). Inside a notebook
     kernel the message is printed and the code returned instead, so the kernel lives on."""
+    interrupts.work_begins()
     try:
         run(start(parse_args(argv)))
     except SystemExit as stop:
@@ -608,12 +621,16 @@ def main(argv=None):
 
 
 def start(args):
-    """set_up, its errors told in one line (SystemExit)."""
+    """set_up, its errors and a Ctrl-C told in one line (SystemExit)."""
     try:
         return set_up(args)
     except (SetupError, mnist.MnistDataError, devices.ContextError,
             checkpoint.CheckpointError) as e:
         fail(e)
+    except KeyboardInterrupt:
+        print('Interrupted before training began: nothing was saved.', file=sys.stderr,
+              flush=True)
+        sys.exit(EXIT_INTERRUPTED)
 
 
 def run(t):
@@ -636,6 +653,11 @@ def run(t):
             t.console.say('Stopped at iteration %d; checkpoint saved. Continue with: %s'
                           % (t.state.done, resume_command(args)))
         sys.exit(EXIT_INTERRUPTED)
+    except KeyboardInterrupt:  # a second Ctrl-C: at once, nothing more saved
+        t.console.progress.clear()
+        print('Interrupted at once: what was trained since the newest checkpoint is lost; %s'
+              % where_to_resume(args), file=sys.stderr, flush=True)
+        sys.exit(EXIT_INTERRUPTED)
     except (checkpoint.SaveError, OSError) as e:  # a full disk, a write error
         t.console.progress.clear()
         fail('%s; %s' % (describe_write_error(e), where_to_resume(args)))
@@ -650,7 +672,7 @@ def run(t):
 if __name__ == '__main__':  # also under %run in a notebook
     try:
         main()
-    except KeyboardInterrupt:  # before training started, or a second Ctrl-C
+    except KeyboardInterrupt:  # while the flags were read
         print('Interrupted.', file=sys.stderr)
         if not notebook.in_kernel():
             sys.exit(EXIT_INTERRUPTED)

@@ -34,8 +34,12 @@ DMLC_* variables they need. As shipped it cannot run on Python 3.9 or newer, nor
   waits for ever for a server that never comes), --launcher local, or ssh with a -H file (the
   two mended here), and a command to run.
 """
-# First: refuses a Python MXNet cannot run, in one line, as every command here does.
-from dcgan import mxnet_setup  # noqa: F401
+# First: a Ctrl-C while the libraries load ends it in one line, and a Python MXNet cannot run
+# is refused in one line, as by every command here.
+from dcgan import interrupts
+if __name__ == '__main__':
+    interrupts.exit_at_once_while_starting()
+from dcgan import mxnet_setup  # noqa: E402, F401
 
 import importlib.util
 import json

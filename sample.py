@@ -21,6 +21,11 @@ if sys.version_info[:2] < OLDEST_PYTHON:
              '(3.10 to 3.12 to draw from a checkpoint with MXNet)'
              % (sys.version_info[:2] + OLDEST_PYTHON))
 
+# A Ctrl-C while the libraries load ends the command in one line (dcgan/interrupts.py).
+from dcgan import interrupts  # noqa: E402
+if __name__ == '__main__':
+    interrupts.exit_at_once_while_starting()
+
 # Each route below imports what it needs as it starts: drawing from an exported model must not
 # import MXNet, and the routes that do must import it (its setup) before numpy.
 from dcgan.cli import (OneLineArgumentParser, SetupError, check_memory, command_to,  # noqa: E402
@@ -97,7 +102,7 @@ def draw_from_onnx(args):
     try:  # each package the route needs, so that the first one missing is named
         import numpy  # noqa: F401
         from dcgan.onnx_model import OnnxGenerator
-        import visualize  # noqa: F401  (write_digits's)
+        from dcgan.console import sampling_progress  # with visualize, write_digits's
     except ImportError as e:
         fail('drawing from an ONNX model needs %s: pip install -r %s'
              % (e.name, PORTABLE_REQUIREMENTS))
@@ -110,7 +115,8 @@ def draw_from_onnx(args):
         check_digit_memory(args, model.noise_dim, model.image_shape)
     except SetupError as e:
         fail(e)
-    images, _ = model.sample(args.num, args.seed)
+    images, _ = model.sample(args.num, args.seed,
+                             sampling_progress(args.num, model.batch_size))
     write_digits(args, images, '%s (%s)' % (args.checkpoint, model.describe()))
 
 
@@ -119,6 +125,7 @@ def draw_from_checkpoint(args):
     from dcgan.framework import mx
     import symbols
     from dcgan import checkpoint, devices, run_state
+    from dcgan.console import sampling_progress
     from dcgan.sampling import sampler_from_checkpoint
     try:
         check_outputs(digit_outputs(args), args.overwrite)
@@ -129,7 +136,8 @@ def draw_from_checkpoint(args):
         sampler = sampler_from_checkpoint(found, state, ctx, args.averaged)
     except (checkpoint.CheckpointError, devices.ContextError, SetupError) as e:
         fail(e)
-    images, _ = sampler.sample(args.num, args.seed)
+    images, _ = sampler.sample(args.num, args.seed,
+                               sampling_progress(args.num, sampler.batch_size))
     write_digits(args, images, found)
 
 
@@ -171,11 +179,13 @@ def write_digits(args, images, source):
     import numpy as np
     import visualize
     visualize.save_grid(visualize.batch_to_grid(images, args.columns), args.out)
-    if args.npy:
-        np.save(args.npy, images)
+    if args.npy:  # via a temporary file, as the grid: a file appears whole or not at all
+        with open(args.npy + '.partial', 'wb') as f:
+            np.save(f, images)
+        os.replace(args.npy + '.partial', args.npy)
     also = ' and ' + args.npy if args.npy else ''
     print('Wrote %d digits from %s to %s%s' % (args.num, source, args.out, also))
 
 
 if __name__ == '__main__':
-    main()
+    sys.exit(interrupts.run(main, 'Interrupted: no file is left half-written.'))

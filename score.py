@@ -19,17 +19,23 @@ the training batch size (dcgan/sampling.py).
 
 What depends only on the real digits is cached in data/score_cache/ (see dcgan/scoring.py).
 """
-# First of all: MXNet with its setup (a Python it can run, thread defaults before numpy loads,
-# numpy's removed aliases), or one line saying why not.
-from dcgan.framework import mx
+# First of all: a Ctrl-C while the libraries load ends the command in one line; then MXNet with
+# its setup (a Python it can run, thread defaults before numpy loads, numpy's removed
+# aliases), or one line saying why not.
+from dcgan import interrupts
+if __name__ == '__main__':
+    interrupts.exit_at_once_while_starting()
+from dcgan.framework import mx  # noqa: E402
 
 import json
 import os
 import sys
+import time
 
 from dcgan import checkpoint, devices, lenet, mnist, run_state
 from dcgan.cli import (Check, OneLineArgumentParser, SetupError, check_writable, command_to,
                        fail, seed)
+from dcgan.console import sampling_progress
 from dcgan.lenet import classifier_input
 from dcgan.sampling import Sampler, sampler_from_checkpoint
 from dcgan.scoring import (CACHE_DIR, MIN_SAMPLES, NUM_SAMPLES, RealDigits, format_table,
@@ -112,27 +118,33 @@ def main(argv=None):
     print('Classifier %s: %.2f%% on the test digits'
           % (classifier.sha256[:12], 100 * real.test_accuracy))
 
-    def score_sampler(s):
-        images, _ = s.sample(args.num, args.seed)
-        return score_inputs(classifier, classifier_input(images), real)
+    def score_sampler(name, s):
+        started = time.perf_counter()
+        print('%s: drawing %d samples ...' % (name, args.num), flush=True)
+        images, _ = s.sample(args.num, args.seed, sampling_progress(args.num, s.batch_size))
+        scores = score_inputs(classifier, classifier_input(images), real)
+        print('%s: scored in %.0f s' % (name, time.perf_counter() - started), flush=True)
+        return name, scores
 
-    columns = [('iteration %d' % state['global_iteration'], score_sampler(sampler))]
+    columns = [score_sampler('iteration %d' % state['global_iteration'], sampler)]
     if averaged:
-        columns.append(('averaged G', score_sampler(averaged)))
+        columns.append(score_sampler('averaged G', averaged))
     if not args.no_baselines:
+        print('real digits (floor): scoring %d ...' % args.num, flush=True)
         columns.append(('real digits (floor)', real.floor(args.num, args.seed)))
-        columns.append(('untrained G (ceiling)', score_sampler(untrained_sampler(
-            state['batch_size'], state['noise_dim'], args.seed, ctx))))
+        columns.append(score_sampler('untrained G (ceiling)', untrained_sampler(
+            state['batch_size'], state['noise_dim'], args.seed, ctx)))
     print('%d samples from %s:' % (args.num, found))
     print(format_table(columns))
-    with open(json_path, 'w') as f:
+    with open(json_path + '.partial', 'w') as f:  # appears whole or not at all
         json.dump({'checkpoint': found, 'classifier_sha256': classifier.sha256,
                    'classifier_shipped': classifier.sha256 == lenet.SHIPPED_SHA256,
                    'classifier_test_accuracy': real.test_accuracy, 'seed': args.seed,
                    'sampling': 'BatchNorm in training mode, batches of %d' % state['batch_size'],
                    'scores': dict(columns)}, f, indent=2)
+    os.replace(json_path + '.partial', json_path)
     print('Wrote %s' % json_path)
 
 
 if __name__ == '__main__':
-    main()
+    sys.exit(interrupts.run(main, 'Interrupted: no file is left half-written.'))

@@ -10,6 +10,7 @@ import sys
 import time
 
 import visualize
+from dcgan import drawing
 
 
 def format_duration(seconds):
@@ -58,6 +59,18 @@ class Progress:
         if self.enabled:
             self.stream.write('\r\033[K')
             self.stream.flush()
+
+
+def sampling_progress(count, batch_size):
+    """The progress line of drawing `count` digits in batches (`update` takes batches done),
+    cleared when they are drawn: a function for Sampler.sample's `progress`."""
+    progress = Progress(drawing.batches_for(count, batch_size), batch_size)
+
+    def update(done):
+        progress.update(done)
+        if done == progress.total:
+            progress.clear()
+    return update
 
 
 class Console:

@@ -22,10 +22,19 @@ def noise_for(count, seed, batch_size, noise_dim):
     return noise.astype(np.float32)
 
 
-def draw(generate_batch, count, seed, batch_size, noise_dim):
+def draw(generate_batch, count, seed, batch_size, noise_dim, progress=None):
     """`count` images and the noise they came from: `generate_batch(noise)` maps one batch of
-    noise (batch_size, noise_dim, 1, 1) to its images (batch_size, C, H, W)."""
+    noise (batch_size, noise_dim, 1, 1) to its images (batch_size, C, H, W). `progress`, when
+    given, is told the number of batches done after each (console.Progress.update)."""
     noise = noise_for(count, seed, batch_size, noise_dim)
-    images = [generate_batch(noise[start:start + batch_size])
-              for start in range(0, len(noise), batch_size)]
+    images = []
+    for start in range(0, len(noise), batch_size):
+        images.append(generate_batch(noise[start:start + batch_size]))
+        if progress:
+            progress(len(images))
     return np.concatenate(images)[:count], noise[:count]
+
+
+def batches_for(count, batch_size):
+    """How many batches `draw` runs for `count` digits."""
+    return math.ceil(count / batch_size)

@@ -43,6 +43,7 @@ refuse_unsupported_python()
 
 import ctypes  # noqa: E402
 import importlib.metadata  # noqa: E402
+import importlib.util  # noqa: E402
 import os  # noqa: E402
 import signal  # noqa: E402
 import warnings  # noqa: E402
@@ -153,6 +154,29 @@ def serve_until_the_workers_end(environ=os.environ, set_handler=signal.signal):
     return True
 
 
+# The packages every command that runs MXNet imports (by module name): where one is missing,
+# this Python is not the project's environment.
+REQUIRED_MODULES = ('numpy', 'mxnet', 'cv2', 'matplotlib')
+
+
+def missing_requirements_problem(find_spec=importlib.util.find_spec):
+    """One line saying that this Python lacks the requirements and what to do, or None."""
+    missing = [name for name in REQUIRED_MODULES if find_spec(name) is None]
+    if not missing:
+        return None
+    return ('this Python (%s) lacks %s: it is not the environment made for this project. '
+            'Activate that one (source .venv/bin/activate), or make it: python -m venv .venv '
+            '&& .venv/bin/pip install -r %s (%s on a GPU box)'
+            % (sys.executable, ', '.join(missing), CPU_REQUIREMENTS, GPU_REQUIREMENTS))
+
+
+def refuse_missing_requirements():
+    problem = missing_requirements_problem()
+    if problem:
+        sys.exit('error: ' + problem)
+
+
+refuse_missing_requirements()
 set_thread_defaults()
 serve_until_the_workers_end()
 import numpy  # noqa: E402  (after the thread defaults: its BLAS reads them as it loads)

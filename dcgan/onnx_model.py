@@ -170,10 +170,11 @@ class OnnxGenerator:
         """Images (B, C, H, W) in [-1, 1] for one batch of noise (B, Z, 1, 1)."""
         return self.session.run(None, {self.input_name: noise})[0]
 
-    def sample(self, count, seed):
+    def sample(self, count, seed, progress=None):
         """`count` images and their noise, for `seed`: the digits sample.py draws from the
-        checkpoint this model came from (dcgan/drawing.py)."""
-        return drawing.draw(self.generate, count, seed, self.batch_size, self.noise_dim)
+        checkpoint this model came from (dcgan/drawing.py, as is `progress`)."""
+        return drawing.draw(self.generate, count, seed, self.batch_size, self.noise_dim,
+                            progress)
 
     def describe(self):
         return '%s generator of iteration %d' % (self.metadata['generator'],

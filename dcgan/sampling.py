@@ -43,9 +43,11 @@ class Sampler:
         self.executor.forward(is_train=True, **{NOISE_INPUT: noise})  # batch statistics
         return self.executor.outputs[0].asnumpy()
 
-    def sample(self, count, seed):
-        """`count` images and the noise they came from, for `seed` (dcgan/drawing.py)."""
-        return drawing.draw(self.generate, count, seed, self.batch_size, self.noise_dim)
+    def sample(self, count, seed, progress=None):
+        """`count` images and the noise they came from, for `seed` (dcgan/drawing.py, as is
+        `progress`)."""
+        return drawing.draw(self.generate, count, seed, self.batch_size, self.noise_dim,
+                            progress)
 
 
 def sampler_from_checkpoint(found, state, ctx, averaged=False):

@@ -1,13 +1,21 @@
 """Stopping a run on request: the first Ctrl-C (SIGINT) or SIGTERM asks the loop to stop after
 the iteration under way, which then saves a checkpoint; a second Ctrl-C stops at once.
 
+Python runs a signal's handler only when the main thread is back in Python code; while MXNet
+computes (seconds, in C++), two Ctrl-C would trip the same flag and look like one. Each
+signal's arrival is also written, a byte a signal, to a pipe (signal.set_wakeup_fd), and the
+handler counts those: two Ctrl-C are two, however close.
+
 In a distributed run the workers must stop after the same iteration: one that started another
 would wait for the others' gradients for ever. So after every iteration they vote (StopVote):
 each pushes whether it was asked to stop, and all stop when any was.
 """
+import os
 import signal
 
 from dcgan.framework import mx
+
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
 class StopRequested:
@@ -19,19 +27,36 @@ class StopRequested:
         self.requested = False
 
     def __enter__(self):
-        self.previous = {sig: signal.signal(sig, self._handle)
-                         for sig in (signal.SIGINT, signal.SIGTERM)}
+        self.arrivals, writer = os.pipe()
+        for end in (self.arrivals, writer):
+            os.set_blocking(end, False)
+        self.previous_wakeup = signal.set_wakeup_fd(writer, warn_on_full_buffer=False)
+        self.writer = writer
+        self.previous = {sig: signal.signal(sig, self._handle) for sig in STOP_SIGNALS}
         return self
 
+    def _arrived(self):
+        """The stop signals that arrived since the last look, in order (one byte each)."""
+        try:
+            return [number for number in os.read(self.arrivals, 4096) if number in STOP_SIGNALS]
+        except BlockingIOError:  # none: counted by an earlier call already
+            return []
+
     def _handle(self, signum, frame):
-        if self.requested and signum == signal.SIGINT:
-            raise KeyboardInterrupt
-        self.requested = True
-        print('\nStopping after this iteration (Ctrl-C again to stop at once) ...', flush=True)
+        for number in self._arrived():
+            if self.requested and number == signal.SIGINT:
+                raise KeyboardInterrupt
+            if not self.requested:
+                self.requested = True
+                print('\nStopping after this iteration (Ctrl-C again to stop at once) ...',
+                      flush=True)
 
     def __exit__(self, *exc):
         for sig, handler in self.previous.items():
             signal.signal(sig, handler)
+        signal.set_wakeup_fd(self.previous_wakeup)
+        os.close(self.arrivals)
+        os.close(self.writer)
 
 
 class Interrupted(Exception):
