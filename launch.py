@@ -67,6 +67,7 @@ PROCESSES = Check(int, low=1, high=1024)  # workers, or servers, of one job
 LAUNCHERS = ('local', 'ssh')
 # After the last worker, the scheduler and servers get this long to end on their own.
 LINGER_SECONDS = 3
+WAKE_SECONDS = 0.2  # the most a stop signal waits for the main thread (wait_wakefully)
 LOOPBACK = '127.0.0.1'
 SSH_PORT = '22'
 SSH_OPTIONS = ['-o', 'BatchMode=yes',  # a password prompt would hang the job: refused instead
@@ -257,6 +258,16 @@ class StopOnSignal:
         else:
             self.job.kill_all()  # the ssh sessions' remote processes end with this process
             os._exit(EXIT_STOPPED)
+
+
+def wait_wakefully(tracker):
+    """dmlc_tracker's PSTracker.join (the launcher's main thread waits there for the whole
+    job), waking every WAKE_SECONDS. Python runs a signal's handler in the main thread only;
+    when the kernel hands the launcher's SIGTERM or SIGINT to another of its threads, the
+    handler waits until the main thread wakes, and dmlc_tracker's join slept 100 s at a time:
+    a stop then came a minute or more late."""
+    while tracker.thread.is_alive():
+        tracker.thread.join(WAKE_SECONDS)
 
 
 def schedule_on_a_free_port(tracker_class):
@@ -455,6 +466,7 @@ def main(argv=None):
     address = host_ip or (LOOPBACK if kind == 'local' else None)
     if address:
         dmlc_tracker.tracker.get_host_ip = lambda _=None: address
+    dmlc_tracker.tracker.PSTracker.join = wait_wakefully
     if kind == 'local':
         schedule_on_a_free_port(dmlc_tracker.tracker.PSTracker)
         keep_on_loopback(os.environ)
