@@ -41,8 +41,8 @@ from dataclasses import dataclass
 import numpy as np
 
 import symbols
-from dcgan import (bfloat16, checkpoint, devices, hooks, mnist, notebook, run_lock, run_state,
-                   watchdog)
+from dcgan import (bfloat16, checkpoint, devices, hooks, mnist, notebook, own_images, run_lock,
+                   run_state, watchdog)
 from dcgan.interrupts import EXIT_INTERRUPTED
 from dcgan.averaging import DEFAULT_DECAY
 from dcgan.cli import (Check, OneLineArgumentParser, SetupError, check_writable_folder,
@@ -95,8 +95,14 @@ def parse_args(argv=None):
                      help='passes over the 70,000 images (default: %(default)s)')
     run.add_argument('--max-iters', type=positive_int, default=None,
                      help='stop when this many iterations are done in all, for quick runs')
+    run.add_argument('--data', default=None, metavar='PATH',
+                     help='train on your own images instead of MNIST: a folder of them '
+                          '(JPEG, PNG, BMP, ...; searched recursively; the shorter side '
+                          'resized to 64 and the centre cropped) or a RecordIO file made by '
+                          'python -m mxnet.tools.im2rec (dcgan/own_images.py); a resumed run '
+                          'takes its own (default: MNIST)')
     run.add_argument('--data-dir', default=None,
-                     help='folder with the four MNIST IDX files, raw or .gz; downloaded there '
+                     help='MNIST\'s folder: the four IDX files, raw or .gz; downloaded there '
                           'when missing (default: $%s, else the copy in data/mnist)'
                           % mnist.DATA_DIR_ENV)
     run.add_argument('--no-download', action='store_true',
@@ -178,6 +184,9 @@ def parse_args(argv=None):
         if args.context != 'auto':
             parser.error('give --gpus or --context, not both')
         args.context = args.gpus
+    if args.data is not None and args.data_dir is not None:
+        parser.error('--data-dir names MNIST\'s folder; with --data (your own images) it has '
+                     'no use')
     args.data_dir = args.data_dir or mnist.default_data_dir()
     return args
 
@@ -328,7 +337,7 @@ class Training:
     generator: mx.mod.Module
     discriminator: mx.mod.Module
     judge: mx.mod.Module
-    images: mnist.MnistBatches
+    images: object              # mnist.MnistBatches, or own_images.RecordBatches
     noise: RandIter
     hooks: hooks.Hooks
     console: Console
@@ -389,6 +398,11 @@ def open_run(args, chief=True):
     found, saved = run_state.open_checkpoint(
         args.resume, functools.partial(resume_command, args))
     run_state.settle_settings(args, TUTORIAL_SETTINGS, saved)
+    trained_on = saved['data']
+    if args.data is None and trained_on != run_state.MNIST_DATA:
+        args.data = trained_on['path']  # its own images, unless --data says where they are now
+    elif args.data is not None and trained_on == run_state.MNIST_DATA:
+        raise SetupError('the run was trained on MNIST; --data %s is other data' % args.data)
     args.output_dir = os.path.dirname(os.path.dirname(os.path.abspath(found)))
     return found, saved
 
@@ -414,14 +428,26 @@ def check_resources(args, ctx, resumed):
         check_writable_folder(args.output_dir, '--resume')
 
 
-def load_image_iter(data_dir, batch_size, download=True, shard=(0, 1)):
-    """The tutorial's real-image batches: all of MNIST, shuffled, 64x64x3 in [-1, 1] (for
-    worker k of n in distributed training, its share: `shard` = (k, n))."""
-    images, _ = mnist.load_or_download_mnist(data_dir, download)
-    if batch_size > len(images):
-        raise SetupError('--batch-size %d is larger than the %d images in %s'
-                         % (batch_size, len(images), data_dir))
-    return mnist.MnistBatches(images, batch_size, symbols.IMAGE_SIZE, shard=shard)
+def load_image_iter(args, shard=(0, 1)):
+    """The real-image batches, 64x64x3 in [-1, 1], shuffled once (for worker k of n in
+    distributed training, its share: `shard` = (k, n)): the tutorial's, all of MNIST, or
+    --data's own images. Returns (batches, what state.json records of the data, the status
+    line's words)."""
+    if args.data is None:
+        images, _ = mnist.load_or_download_mnist(args.data_dir, not args.no_download)
+        count, where = len(images), args.data_dir
+        batches = mnist.MnistBatches(images, args.batch_size, symbols.IMAGE_SIZE, shard=shard)
+        identity, words = run_state.MNIST_DATA, 'MNIST: %d images from %s' % (count, where)
+    else:
+        own = own_images.open_images(args.data)
+        count, where = own.count, args.data
+        batches = own_images.RecordBatches(own, args.batch_size, symbols.IMAGE_SIZE, shard)
+        identity, words = own.identity, 'Images: ' + own.describe()
+    if args.batch_size > count // shard[1]:
+        raise SetupError('--batch-size %d is larger than the %d images in %s%s'
+                         % (args.batch_size, count, where, ' for each of %d workers' % shard[1]
+                            if shard[1] > 1 else ''))
+    return batches, identity, words
 
 
 def open_outputs(args, console, state, modules, ctx, resumed):
@@ -445,7 +471,10 @@ def writing_hooks(args, console, state, modules, ctx, resumed):
     path = functools.partial(os.path.join, args.output_dir)
     generator = modules['generator']
     sampler = Sampler(ctx, args.batch_size, args.noise_dim)
-    if args.score_every:  # its checks first: a refusal leaves the logs as they were
+    if args.score_every and args.data is not None:
+        console.warn('--score-every scores MNIST runs only (the scorer is a digit classifier): '
+                     'this run on %s is not scored' % args.data)
+    elif args.score_every:  # its checks first: a refusal leaves the logs as they were
         scorer = TrainingScorer(args.data_dir, ctx, args.score_samples, args.seed)
         if args.score_samples > scorer.real.num_test:
             raise SetupError('--score-samples %d is more than the %d test digits the scores '
@@ -458,7 +487,7 @@ def writing_hooks(args, console, state, modules, ctx, resumed):
         board = hooks.TensorBoard(EventLog(args.output_dir, resume_after))
         reporter.after_report.append(board.grids)
         around.append(board)
-    if args.score_every:
+    if args.score_every and args.data is None:
         scoring = hooks.Scoring(scorer, MetricsLog(path('scores.csv'), resume_after,
                                                    fields=SCORE_FIELDS),
                                 console, sampler, state, generator, args.score_every)
@@ -485,10 +514,8 @@ def set_up(args):
     if notice:
         print(notice)
     started = time.perf_counter()
-    images = load_image_iter(args.data_dir, args.batch_size, not args.no_download,
-                             (rank, workers))
-    print('MNIST: %d images from %s, ready in %.1f s'
-          % (images.num_data, args.data_dir, time.perf_counter() - started), flush=True)
+    images, data, words = load_image_iter(args, (rank, workers))
+    print('%s, ready in %.1f s' % (words, time.perf_counter() - started), flush=True)
     new_folder = rank == 0 and not found
     made = new_folder and not os.path.isdir(args.output_dir)
     try:
@@ -504,10 +531,11 @@ def set_up(args):
                      num_images=images.num_data, workers=workers,
                      devices=len(ctx) if isinstance(ctx, list) else 1)
         if found:
-            state = run_state.resumed(found, saved, modules, args.data_dir, **shape)
+            state = run_state.resumed(found, saved, modules, data, args.data or args.data_dir,
+                                      **shape)
         else:
             settings = {name: getattr(args, name) for name in run_state.SETTINGS}
-            state = run_state.fresh(settings, generator, **shape)
+            state = run_state.fresh(settings, generator, data, **shape)
 
         total = args.epochs * state.iterations_per_epoch
         if args.max_iters is not None:
@@ -624,7 +652,7 @@ def start(args):
     """set_up, its errors and a Ctrl-C told in one line (SystemExit)."""
     try:
         return set_up(args)
-    except (SetupError, mnist.MnistDataError, devices.ContextError,
+    except (SetupError, mnist.MnistDataError, own_images.ImageDataError, devices.ContextError,
             checkpoint.CheckpointError) as e:
         fail(e)
     except KeyboardInterrupt:

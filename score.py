@@ -100,6 +100,10 @@ def main(argv=None):
     try:
         ctx, _ = devices.choose_context(mx, args.context)
         found, state = run_state.open_checkpoint(args.checkpoint, command_to('python score.py'))
+        if state['data'] != run_state.MNIST_DATA:
+            raise SetupError('%s was trained on %s, not MNIST: the scores are a digit '
+                             'classifier\'s, for MNIST runs only'
+                             % (found, run_state.describe_data(state['data'])))
         sampler = sampler_from_checkpoint(found, state, ctx)
         averaged = None
         if os.path.exists(os.path.join(found, checkpoint.AVERAGE)):

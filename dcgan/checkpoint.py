@@ -51,7 +51,7 @@ DELETING = '.deleting'
 OPTIMIZER_SETTINGS = ('lr', 'beta1', 'beta2', 'epsilon', 'wd', 'rescale_grad',
                       'clip_gradient', 'begin_num_update')
 _NAME = re.compile(r'^iter-(\d{7,})$')
-_SHA256 = re.compile(r'^[0-9a-f]{64}$')
+SHA256_HEX = re.compile(r'^[0-9a-f]{64}$')
 JSON_LIMIT = 1 << 20  # bytes of state.json and of an optimizer record at the most
 MAX_STEPS = 2 ** 31 - 1  # an optimizer's step counts at the most
 
@@ -438,7 +438,7 @@ def listed_files(checkpoint, state):
         if name in ('', '.', '..', STATE) or os.path.basename(name) != name:
             raise CheckpointError('%s lists %r, which is not a file of a checkpoint folder'
                                   % (path, name))
-        if not (isinstance(digest, str) and _SHA256.match(digest)):
+        if not (isinstance(digest, str) and SHA256_HEX.match(digest)):
             raise CheckpointError('%s: the SHA-256 of %s is not 64 hexadecimal digits'
                                   % (path, name))
     return files

@@ -156,8 +156,15 @@ class Reporter(Hook):
         return os.path.join(self.run_dir, *parts)
 
     def after_iteration(self, it):
-        if it.number % self.every == 0 or it.last:
+        if self.due(it) or it.last:
             self.report(it)
+
+    def due(self, it):
+        """The tutorial's count: every `every` iterations of an epoch. An epoch shorter than
+        that (a small --data set) would never report: there, the run's count."""
+        if self.state.iterations_per_epoch >= self.every:
+            return it.number % self.every == 0
+        return it.done % self.every == 0
 
     def report(self, it):
         self.console.say(status_line(it, self.state.iterations_per_epoch,

@@ -6,7 +6,11 @@ one schema of it, which the flags and a checkpoint's state.json are both checked
                   change it): SETTINGS, each with the Check its flag and its field share
                   (dtype is absent from checkpoints older than it: those ran in float32)
     where it is   global_iteration (iterations done), epoch, iterations_per_epoch
-    what it fits  num_images, data_seed, devices, workers: a resumed run must have them again
+    what it fits  num_images, data_seed, devices, workers: a resumed run must have them again;
+                  data, what it trains on: {'kind': 'mnist'}, or a --data folder's or .rec
+                  file's {'kind', 'path', 'images', 'fingerprint'} (dcgan/own_images.py),
+                  which a resumed run must find again (absent from checkpoints older than
+                  --data: those trained on MNIST)
     why saved     reason ('every 500 iterations', 'epoch end', 'end', 'interrupted'), and
                   mxnet_version: for people; any text is accepted
     the average   average_updates, when the run keeps one (average_decay is not None)
@@ -62,6 +66,9 @@ COUNTERS = {'global_iteration': Check(int, low=0, high=MAX_ITERATIONS),
             'devices': Check(int, low=1, high=MAX_PROCESSES),
             'workers': Check(int, low=1, high=MAX_PROCESSES)}
 AVERAGE_UPDATES = Check(int, low=0, high=MAX_ITERATIONS)
+MNIST_DATA = {'kind': 'mnist'}
+DATA_KINDS = ('folder', 'rec')  # --data's, besides MNIST
+MAX_PATH = 4096
 TEXTS = ('reason', 'mxnet_version')
 MAX_TEXT = 200
 RESUME_FIELDS = tuple(COUNTERS) + tuple(
@@ -166,6 +173,9 @@ def check_state(folder, state):
     for name in TEXTS:
         if name in state and not (isinstance(state[name], str) and len(state[name]) <= MAX_TEXT):
             refuse('%s is not a text of at most %d characters' % (name, MAX_TEXT))
+    problem = data_problem(state.setdefault('data', dict(MNIST_DATA)), state)
+    if problem:
+        refuse('data %s' % problem)
     follows = math.ceil(state['num_images'] / state['batch_size'])
     if state['num_images'] < state['batch_size']:
         refuse('batch_size %d is more than its num_images %d'
@@ -185,6 +195,40 @@ def check_state(folder, state):
         refuse('average_updates %d is not global_iteration %d: the average is updated once an '
                'iteration' % (state['average_updates'], state['global_iteration']))
     return checkpoint_files(state, state['devices'])
+
+
+def data_problem(data, state):
+    """What is wrong with state.json's `data` (what the run trains on), or None."""
+    if data == MNIST_DATA:
+        return None
+    if not (isinstance(data, dict) and data.get('kind') in DATA_KINDS
+            and set(data) == {'kind', 'path', 'images', 'fingerprint'}):
+        return ('is neither %s nor {"kind": %s, "path", "images", "fingerprint"}'
+                % (MNIST_DATA, ' or '.join('"%s"' % kind for kind in DATA_KINDS)))
+    if not (isinstance(data['path'], str) and 0 < len(data['path']) <= MAX_PATH):
+        return 'path is not a path of at most %d characters' % MAX_PATH
+    if not (isinstance(data['fingerprint'], str) and checkpoint.SHA256_HEX.match(data['fingerprint'])):
+        return 'fingerprint is not 64 hexadecimal digits'
+    try:
+        Check(int, low=state['workers'], high=MAX_ITERATIONS).value(data['images'])
+    except ValueError as e:
+        return 'images %s (the workers\' count)' % e
+    if state['num_images'] != data['images'] // state['workers']:
+        return ('images %d does not give num_images %d for %d worker(s)'
+                % (data['images'], state['num_images'], state['workers']))
+    return None
+
+
+def without_path(data):
+    return {key: value for key, value in data.items() if key != 'path'}
+
+
+def describe_data(data):
+    """The data a run trained on, in words."""
+    if data == MNIST_DATA:
+        return 'MNIST'
+    return '%s (%d images, fingerprint %s)' % (data['path'], data['images'],
+                                               data['fingerprint'][:12])
 
 
 def open_checkpoint(path, how_to_use):
@@ -240,6 +284,7 @@ class RunState:
     devices: int
     workers: int
     fixed_noise: np.ndarray
+    data: dict
     done: int = 0
     average: Optional[averaging.GeneratorAverage] = None
 
@@ -258,7 +303,7 @@ class RunState:
         record = dict(self.settings, global_iteration=self.done, epoch=self.epoch,
                       iterations_per_epoch=self.iterations_per_epoch,
                       num_images=self.num_images, data_seed=mnist.ORDER_SEED,
-                      devices=self.devices, workers=self.workers, reason=reason,
+                      devices=self.devices, workers=self.workers, data=self.data, reason=reason,
                       mxnet_version=mx.__version__)
         if self.average:
             record['average_updates'] = self.average.updates
@@ -271,25 +316,29 @@ class RunState:
             average=self.average and self.average.params)
 
 
-def fresh(settings, generator, **shape):
+def fresh(settings, generator, data, **shape):
     """The state a new run starts from: nothing done, the fixed noise drawn from its seed, an
-    average of the initial weights when the settings keep one. `shape`: iterations_per_epoch,
-    num_images, devices, workers."""
+    average of the initial weights when the settings keep one. `data`: what it trains on (the
+    `data` of state.json); `shape`: iterations_per_epoch, num_images, devices, workers."""
     fixed_noise = np.random.RandomState(settings['seed']).standard_normal(
         (settings['batch_size'], settings['noise_dim'], 1, 1)).astype(np.float32)
     average = None
     if settings['average_decay'] is not None:
         average = averaging.GeneratorAverage(generator, settings['average_decay'])
-    return RunState(dict(settings), fixed_noise=fixed_noise, average=average, **shape)
+    return RunState(dict(settings), fixed_noise=fixed_noise, average=average, data=data,
+                    **shape)
 
 
-def resumed(found, saved, modules, data_dir, **shape):
+def resumed(found, saved, modules, data, where, **shape):
     """The state of checkpoint `found` (its verified state.json `saved`), its weights and
     optimizer states loaded into `modules`; refuses a checkpoint this setup cannot continue.
-    `shape` as for `fresh`, this setup's."""
+    `data` and `shape` as for `fresh`, this setup's; `where`: where the data was read."""
+    if without_path(saved['data']) != without_path(data):  # the same images, maybe moved
+        raise SetupError('the run was trained on %s; %s is other data: resume it on the same '
+                         'images' % (describe_data(saved['data']), describe_data(data)))
     if saved['num_images'] != shape['num_images']:
         raise SetupError('the run was trained on %d images, %s holds %d'
-                         % (saved['num_images'], data_dir, shape['num_images']))
+                         % (saved['num_images'], where, shape['num_images']))
     if (saved['devices'], saved['workers']) != (shape['devices'], shape['workers']):
         raise SetupError('the run was trained on %d device(s) in %d worker(s); resume it '
                          'on as many (each device has its own BatchNorm statistics and '
@@ -301,5 +350,5 @@ def resumed(found, saved, modules, data_dir, **shape):
         weights, _ = checkpoint.load_params(os.path.join(found, checkpoint.AVERAGE))
         average = averaging.GeneratorAverage(modules['generator'], settings['average_decay'],
                                              weights, saved['average_updates'])
-    return RunState(settings, fixed_noise=load_fixed_noise(found, settings),
+    return RunState(settings, fixed_noise=load_fixed_noise(found, settings), data=data,
                     done=saved['global_iteration'], average=average, **shape)

@@ -15,6 +15,16 @@ import pytest  # noqa: E402
 from helpers import write_small_mnist  # noqa: E402
 
 
+@pytest.fixture(scope='session', autouse=True)
+def image_cache(tmp_path_factory):
+    """Folders the tests train on are packed here (and by the programs they run), not in the
+    repository's data/image_cache."""
+    from dcgan import own_images
+    folder = str(tmp_path_factory.mktemp('image_cache'))
+    os.environ[own_images.CACHE_ENV] = folder
+    return folder
+
+
 @pytest.fixture
 def small_mnist(tmp_path):
     """A folder of small MNIST files for one test."""

@@ -10,6 +10,7 @@ import io
 import json
 import math
 import os
+import re
 import subprocess
 import sys
 
@@ -135,9 +136,14 @@ JSON_VALUES = st.one_of(
     st.floats(allow_nan=True, allow_infinity=True), st.text(max_size=12),
     st.sampled_from(run_state.SETTINGS['dtype'].words),
     st.lists(st.integers(), max_size=3), st.dictionaries(st.text(max_size=4), st.integers(),
-                                                         max_size=2))
+                                                         max_size=2),
+    st.just(run_state.MNIST_DATA),
+    st.fixed_dictionaries({'kind': st.sampled_from(['folder', 'rec', 'mnist', 'other']),
+                           'path': st.sampled_from(['/x', '', 3]),
+                           'images': st.sampled_from([0, 52, 53, -1, 2 ** 40, '52']),
+                           'fingerprint': st.sampled_from(['0' * 64, 'x' * 64, None])}))
 FIELDS = sorted(run_state.RESUME_FIELDS + tuple(run_state.ADDED_SETTINGS) + (
-    'average_updates', 'reason', 'mxnet_version', 'files', 'format'))
+    'average_updates', 'reason', 'mxnet_version', 'files', 'format', 'data'))
 EDITS = st.one_of(
     st.tuples(st.just('replace'), st.sampled_from(FIELDS), JSON_VALUES),
     st.tuples(st.just('delete'), st.sampled_from(FIELDS), st.none()),
@@ -168,8 +174,8 @@ def a_state_this_program_could_write(state, original):
     Z, whether there is an average, and the file list; the rest may be any run's."""
     fixed = ('batch_size', 'noise_dim', 'files', 'format')
     people = ('reason', 'mxnet_version')  # free text, or absent
-    # dtype: absent from checkpoints older than it (float32), else one of the two
-    needed = set(original) - set(people) - {'state_sha256', 'dtype'}
+    # dtype and data: absent from checkpoints older than them (float32, MNIST), else as below
+    needed = set(original) - set(people) - {'state_sha256', 'dtype', 'data'}
     if not needed <= set(state) or any(state[key] != original[key] or
                                        type(state[key]) is not type(original[key])
                                        for key in fixed):
@@ -189,7 +195,15 @@ def a_state_this_program_could_write(state, original):
                    0 <= s['beta1'] < 1 and (s['average_decay'] is None or (
                        number(s['average_decay']) and 0 <= s['average_decay'] < 1)) and
                    s.get('dtype', 'float32') in ('float32', 'bfloat16'))
-    if not (counters_ok and settings_ok):
+    data = s.get('data', {'kind': 'mnist'})
+    data_ok = data == {'kind': 'mnist'} or (
+        isinstance(data, dict) and sorted(data) == ['fingerprint', 'images', 'kind', 'path']
+        and data['kind'] in ('folder', 'rec') and isinstance(data['path'], str)
+        and data['path'] and isinstance(data['fingerprint'], str)
+        and re.fullmatch('[0-9a-f]{64}', data['fingerprint']) is not None
+        and whole(data['images'], s['workers']) and data['images'] // s['workers'] ==
+        s['num_images'])
+    if not (counters_ok and settings_ok and data_ok):
         return False
     return (s['iterations_per_epoch'] == -(-s['num_images'] // s['batch_size']) and
             s['num_images'] >= s['batch_size'] and s['batch_size'] % s['devices'] == 0 and

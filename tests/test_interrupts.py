@@ -116,6 +116,21 @@ def test_two_ctrl_c_while_mxnet_computes_are_two(tmp_path):
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
 
 
+def test_a_handler_before_its_signal_s_byte_counts_it_once():
+    """The thread that takes a signal writes its byte after Python is told of it: the handler
+    may run first (a Jupyter kernel's threads, under load). That Ctrl-C still asks to stop,
+    its late byte is not a second one, and a real second one, read when the loop asks, is."""
+    with StopRequested() as stop:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # only the calls below deliver anything
+        stop._handle(signal.SIGINT, None)
+        assert stop.requested
+        os.write(stop.writer, bytes([signal.SIGINT]))  # the late byte
+        assert stop.requested
+        os.write(stop.writer, bytes([signal.SIGINT]))  # a second Ctrl-C, its handler coalesced
+        with pytest.raises(KeyboardInterrupt):
+            stop.requested
+
+
 def test_one_ctrl_c_and_a_sigterm_are_one_request(tmp_path):
     with StopRequested() as stop:
         os.kill(os.getpid(), signal.SIGTERM)

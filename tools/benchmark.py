@@ -382,7 +382,8 @@ def measure_memory(args):
     import dcgan_mnist as app
     stage('the program\'s modules loaded (OpenCV, matplotlib)')
     ctx = mxnet_context()
-    image_iter = app.load_image_iter(args.data_dir, args.batch_size, download=False)
+    image_iter, _, _ = app.load_image_iter(argparse.Namespace(
+        data=None, data_dir=args.data_dir, no_download=True, batch_size=args.batch_size))
     stage('MNIST loaded (uint8)')
     generator, discriminator, judge = mxnet_networks(ctx, args.batch_size)
     stage('G, D and the judge bound and initialised')

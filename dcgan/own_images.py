@@ -1,0 +1,403 @@
+"""Training on your own images (--data PATH): a folder of image files, or a RecordIO file made
+by MXNet's own packer (python -m mxnet.tools.im2rec), streamed through MXNet's C++ decoder.
+
+    a folder     searched recursively (links to folders followed, a loop refused); every file
+                 with an image extension is checked from its header (format, size: a
+                 decompression bomb is refused before any decoding; truncation), then packed
+                 as it is, no re-encoding, into a RecordIO file in data/image_cache/ (or
+                 $DCGAN_IMAGE_CACHE), in the
+                 tutorial's kind of order: one fixed shuffle (numpy's RandomState(1)). A file
+                 that fails its check is left out, counted, and named in the first status
+                 line: a scraped set always has a few. Packed once: the cache is keyed by the
+                 folder's fingerprint (every image's path, size and time), so a later start
+                 only lists the folder.
+    a .rec file  used as it is, in its own order, with its index (.idx) beside it; every
+                 record is checked as a folder's files are, once (the verdict is cached by the
+                 index's fingerprint), and one that fails is refused: a record cannot be left
+                 out of someone's file.
+
+Why MXNet's ImageRecordIter: it decodes and resizes in C++ threads (preprocess_threads),
+shards a file between workers itself (num_parts, part_index), scales to [-1, 1] (mean and
+std of 127.5) and never holds more than a few batches. ImageIter and Gluon's ImageFolderDataset
+read folders without packing, but decode image by image from Python. The preparation is
+pytorch/examples' for a folder: the shorter side resized to 64 (bilinear), the centre cropped,
+greyscale copied into three channels (OpenCV decodes every image to colour), RGB.
+
+Batches are the tutorial's: the same order every epoch, the last batch of an epoch completed
+from the start (NDArrayIter's 'pad'). ImageRecordIter's own epoch end would carry the overflow
+over into the next epoch, so a fresh iterator is opened at each epoch's start and the loop
+takes its own count of batches from it; a resumed run skips its batches by reading them (the
+order is fixed, so it continues bit for bit). Distributed workers each read a part of the
+file (MXNet splits it); all run the same number of batches per epoch (an uneven split cannot
+hang dist_sync at an epoch's end, MXNet #9611), a worker with a smaller part going round it.
+"""
+import contextlib
+import hashlib
+import io
+import json
+import os
+import struct
+import sys
+
+import numpy as np
+
+from dcgan import REPOSITORY
+
+CACHE_ENV = 'DCGAN_IMAGE_CACHE'  # where packed folders go, when not data/image_cache
+CACHE_FORMAT = 1  # of the packed files and their verdict; a change makes a new cache key
+ORDER_SEED = 1    # the tutorial's np.random.seed(1) for MNIST's order, here too
+MAX_PIXELS = 64 * 1024 * 1024  # larger is refused from its header: a decompression bomb
+# The files of a folder looked at, by their extensions, and of those the formats (as Pillow
+# names them from their headers) that the OpenCV inside MXNet 1.9.1's wheel decodes: tried,
+# WebP and PPM/PGM fail there (and a WebP record makes ImageRecordIter die of SIGFPE), GIF
+# has no decoder in OpenCV. Those are left out, named.
+IMAGE_EXTENSIONS = ('.jpg', '.jpeg', '.jpe', '.png', '.bmp', '.dib', '.tif', '.tiff', '.webp',
+                    '.ppm', '.pgm', '.pbm', '.pnm', '.gif')
+DECODABLE_FORMATS = ('JPEG', 'PNG', 'BMP', 'TIFF')
+NAMED_SKIPS = 3  # skipped files named in the status line; the rest counted
+
+
+class ImageDataError(Exception):
+    """The images cannot be trained on; the message says which and why, in one line."""
+
+
+class BadImage(Exception):
+    """One image that fails its check; the message says why."""
+
+
+# ============================== one image ==============================
+
+def check_image(data):
+    """Raise BadImage unless `data` (a file's bytes) is an image MXNet's decoder reads, of a
+    sane size, whole. Only its header is decoded (Pillow), never its pixels."""
+    from PIL import Image
+    try:
+        image = Image.open(io.BytesIO(data))
+        image_format, (width, height) = image.format, image.size
+    except Exception as e:  # Pillow raises many kinds for a file that is not an image
+        raise BadImage('not an image (%s)' % (str(e).splitlines()[0] if str(e) else
+                                              type(e).__name__)) from None
+    if image_format not in DECODABLE_FORMATS:
+        raise BadImage('%s, which MXNet\'s decoder (OpenCV) does not read' % image_format)
+    if width * height > MAX_PIXELS:
+        raise BadImage('%d x %d pixels, over the %d million allowed (a decompression bomb?)'
+                       % (width, height, MAX_PIXELS // 2 ** 20))
+    if image_format == 'JPEG' and not data.rstrip(b'\0').endswith(b'\xff\xd9'):
+        raise BadImage('truncated (no end-of-image marker)')
+    if image_format == 'PNG':
+        try:
+            Image.open(io.BytesIO(data)).verify()  # every chunk's CRC, to the end
+        except Exception as e:
+            raise BadImage('truncated or damaged (%s)' % str(e).splitlines()[0]) from None
+
+
+# ============================== a folder ==============================
+
+def list_image_files(folder):
+    """The image files under `folder` as sorted paths relative to it, following links to
+    folders; ImageDataError for a link loop."""
+    found, seen = [], set()
+    for root, folders, files in os.walk(folder, followlinks=True, onerror=_unreadable):
+        info = os.stat(root)
+        if (info.st_dev, info.st_ino) in seen:
+            raise ImageDataError('%s: a link loop: %s leads back to a folder already searched'
+                                 % (folder, root))
+        seen.add((info.st_dev, info.st_ino))
+        for name in files:
+            if name.lower().endswith(IMAGE_EXTENSIONS):
+                found.append(os.path.relpath(os.path.join(root, name), folder))
+    return sorted(found)
+
+
+def _unreadable(error):
+    raise ImageDataError('%s cannot be read (%s)' % (error.filename, error.strerror))
+
+
+def fingerprint(lines):
+    return hashlib.sha256(('%d\n' % CACHE_FORMAT + '\n'.join(lines)).encode(
+        'utf-8', 'surrogateescape')).hexdigest()
+
+
+def folder_fingerprint(folder, names):
+    """What identifies a folder's images: each one's path, size and modification time."""
+    lines = []
+    for name in names:
+        try:
+            info = os.stat(os.path.join(folder, name))
+        except OSError as e:
+            raise ImageDataError('%s cannot be read (%s)' % (os.path.join(folder, name),
+                                                             e.strerror)) from None
+        lines.append('%s\t%d\t%d' % (name, info.st_size, info.st_mtime_ns))
+    return fingerprint(lines)
+
+
+def pack_folder(folder, names, record_path):
+    """Pack the images of `names` (relative to `folder`) that pass their check into the
+    RecordIO file `record_path` (and its index), in the fixed shuffled order, as they are;
+    returns [(name, why)] of those left out."""
+    from dcgan.framework import mx
+    skipped, number = [], 0
+    writer = mx.recordio.MXIndexedRecordIO(_index_of(record_path), record_path, 'w')
+    try:
+        for at in np.random.RandomState(ORDER_SEED).permutation(len(names)):
+            name = names[at]
+            try:
+                with open(os.path.join(folder, name), 'rb') as f:
+                    data = f.read()
+                check_image(data)
+            except (OSError, BadImage) as e:
+                skipped.append((name, e.strerror if isinstance(e, OSError) else str(e)))
+                continue
+            header = mx.recordio.IRHeader(0, 0.0, number, 0)
+            writer.write_idx(number, mx.recordio.pack(header, data))
+            number += 1
+    finally:
+        writer.close()
+    return skipped
+
+
+# ============================== a RecordIO file ==============================
+
+def _index_of(record_path):
+    return os.path.splitext(record_path)[0] + '.idx'
+
+
+def read_index(record_path):
+    """The record offsets of a .rec file's index, checked against the file; ImageDataError
+    when the index is missing or does not fit."""
+    index_path = _index_of(record_path)
+    if not os.path.isfile(index_path):
+        raise ImageDataError('%s has no index %s beside it (python -m mxnet.tools.im2rec '
+                             'writes both)' % (record_path, index_path))
+    offsets = []
+    size = os.path.getsize(record_path)
+    with open(index_path) as f:
+        for number, line in enumerate(f, 1):
+            try:
+                _, offset = line.split('\t')
+                offsets.append(int(offset))
+            except ValueError:
+                raise ImageDataError('%s, line %d, is not "key<TAB>offset": not an index of '
+                                     '%s' % (index_path, number, record_path)) from None
+    if not offsets or max(offsets) >= size or min(offsets) < 0:
+        raise ImageDataError('%s does not fit %s (%d records, offsets up to %s, the file %d '
+                             'bytes)' % (index_path, record_path, len(offsets),
+                                         max(offsets) if offsets else '-', size))
+    return offsets
+
+
+def record_fingerprint(record_path):
+    with open(_index_of(record_path), 'rb') as f:
+        index = f.read()
+    return fingerprint([hashlib.sha256(index).hexdigest(),
+                        str(os.path.getsize(record_path))])
+
+
+def check_records(record_path, count):
+    """Refuse (ImageDataError, naming the record) a .rec whose `count` records, read in order
+    as ImageRecordIter reads them, are not all images MXNet's decoder reads whole and of a
+    sane size."""
+    from dcgan.framework import mx
+    reader = mx.recordio.MXRecordIO(record_path, 'r')
+    try:
+        for number in range(count):
+            item = reader.read()
+            if item is None:
+                raise ImageDataError('%s ends after %d records; its index lists %d: the file '
+                                     'is truncated' % (record_path, number, count))
+            try:
+                _, data = mx.recordio.unpack(item)
+                check_image(data)
+            except (BadImage, struct.error) as e:
+                raise ImageDataError('%s: record %d is %s' % (record_path, number, e)) from None
+    finally:
+        reader.close()
+
+
+# ============================== the images of a run ==============================
+
+class Images:
+    """A run's own images, ready to stream: `identity` (what state.json records), the RecordIO
+    file to read, how many images, and what was left out [(name, why)]."""
+
+    def __init__(self, identity, record_path, skipped):
+        self.identity, self.record_path, self.skipped = identity, record_path, skipped
+
+    @property
+    def count(self):
+        return self.identity['images']
+
+    def describe(self):
+        """The status line's words: where from, how many, what was left out."""
+        words = '%d images from %s' % (self.count, self.identity['path'])
+        if self.skipped:
+            named = '; '.join('%s: %s' % item for item in self.skipped[:NAMED_SKIPS])
+            more = len(self.skipped) - NAMED_SKIPS
+            words += ' (%d left out: %s%s)' % (len(self.skipped), named,
+                                               '; and %d more' % more if more > 0 else '')
+        return words
+
+
+def default_cache_dir():
+    return os.environ.get(CACHE_ENV) or os.path.join(REPOSITORY, 'data', 'image_cache')
+
+
+def open_images(path, cache_dir=None):
+    """The images at `path` (a folder or a .rec file), checked, a folder packed (or its pack
+    found in `cache_dir`); ImageDataError in one line when they cannot be trained on."""
+    path = os.path.abspath(path)
+    cache_dir = cache_dir or default_cache_dir()
+    if not os.path.exists(path):
+        raise ImageDataError('--data %s does not exist' % path)
+    if os.path.isdir(path):
+        return _open_folder(path, cache_dir)
+    if not path.lower().endswith('.rec'):
+        raise ImageDataError('--data %s is neither a folder of images nor a RecordIO file '
+                             '(.rec, made by python -m mxnet.tools.im2rec)' % path)
+    return _open_record_file(path, cache_dir)
+
+
+def _open_folder(folder, cache_dir):
+    names = list_image_files(folder)
+    if not names:
+        if all(os.path.exists(os.path.join(folder, name)) or
+               os.path.exists(os.path.join(folder, name + '.gz'))
+               for name in ('train-images-idx3-ubyte',)):
+            raise ImageDataError('%s holds MNIST\'s files, not images: MNIST is the default '
+                                 '(name its folder with --data-dir)' % folder)
+        raise ImageDataError('%s holds no image: no .jpg, .png, .bmp or .tiff file in it or '
+                             'in any folder below it' % folder)
+    key = folder_fingerprint(folder, names)
+    record_path = os.path.join(cache_dir, key[:32] + '.rec')
+    verdict = _read_verdict(record_path)
+    if verdict is None:
+        os.makedirs(cache_dir, exist_ok=True)
+        partial = '%s.%d.partial' % (record_path[:-len('.rec')], os.getpid())
+        skipped = pack_folder(folder, names, partial + '.rec')
+        verdict = {'images': len(names) - len(skipped), 'skipped': skipped}
+        os.replace(partial + '.idx', _index_of(record_path))
+        os.replace(partial + '.rec', record_path)
+        _write_verdict(record_path, verdict)
+    if verdict['images'] == 0:
+        raise ImageDataError('%s holds no image MXNet can decode: all %d were left out (%s: %s)'
+                             % ((folder, len(names)) + tuple(verdict['skipped'][0])))
+    identity = {'kind': 'folder', 'path': folder, 'images': verdict['images'],
+                'fingerprint': key}
+    return Images(identity, record_path, [tuple(item) for item in verdict['skipped']])
+
+
+def _open_record_file(record_path, cache_dir):
+    offsets = read_index(record_path)
+    key = record_fingerprint(record_path)
+    verdict_path = os.path.join(cache_dir, key[:32] + '.rec')  # its verdict's name only
+    if _read_verdict(verdict_path) is None:
+        check_records(record_path, len(offsets))
+        os.makedirs(cache_dir, exist_ok=True)
+        _write_verdict(verdict_path, {'images': len(offsets), 'skipped': []})
+    identity = {'kind': 'rec', 'path': record_path, 'images': len(offsets), 'fingerprint': key}
+    return Images(identity, record_path, [])
+
+
+def _verdict_path(record_path):
+    return record_path[:-len('.rec')] + '.json'
+
+
+def _read_verdict(record_path):
+    """The cached verdict of a pack or a check ({'images', 'skipped'}), or None."""
+    try:
+        with open(_verdict_path(record_path)) as f:
+            verdict = json.load(f)
+        if (isinstance(verdict, dict) and isinstance(verdict.get('images'), int)
+                and isinstance(verdict.get('skipped'), list)):
+            return verdict
+    except (OSError, ValueError):
+        pass
+    return None
+
+
+def _write_verdict(record_path, verdict):
+    """Written last, whole (a rename): a pack counts as done only once its verdict is there."""
+    partial = '%s.%d.partial' % (_verdict_path(record_path), os.getpid())
+    with open(partial, 'w') as f:
+        json.dump(verdict, f)
+    os.replace(partial, _verdict_path(record_path))
+
+
+# ============================== batches ==============================
+
+@contextlib.contextmanager
+def native_log_silenced():
+    """MXNet's C++ logs a line on the process's stderr each time an ImageRecordIter is made
+    (how many decoding threads), and one is made every epoch: that line is noise here. Its
+    errors still arrive, as the exception's message."""
+    sys.stderr.flush()
+    kept = os.dup(2)
+    quiet = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(quiet, 2)
+    os.close(quiet)
+    try:
+        yield
+    finally:
+        os.dup2(kept, 2)
+        os.close(kept)
+
+
+class RecordBatches:
+    """The tutorial's batches of a RecordIO file's images, 64x64 RGB in [-1, 1], decoded by
+    MXNet's ImageRecordIter: the same interface as mnist.MnistBatches (reset, skip, next,
+    num_data, provide_data). `shard` = (k, n): worker k of n reads part k of the file."""
+
+    def __init__(self, images, batch_size, size, shard=(0, 1), threads=None):
+        from dcgan.framework import mx
+        from dcgan.mxnet_setup import usable_cpu_count
+        self._mx = mx
+        self.record_path = images.record_path
+        self.batch_size, self.size = batch_size, size
+        self.worker, self.workers = shard
+        self.threads = threads or usable_cpu_count()
+        # Every worker the same count (MNIST's rule), so all run the same number of batches.
+        self.num_data = images.count // self.workers
+        self.provide_data = [mx.io.DataDesc('data', (batch_size, 3, size, size))]
+        self.provide_label = []
+        self._reader = None
+
+    def _open(self):
+        scale = 255.0 / 2
+        with native_log_silenced():
+            return self._mx.io.ImageRecordIter(
+                path_imgrec=self.record_path, data_shape=(3, self.size, self.size),
+                batch_size=self.batch_size, resize=self.size, rand_crop=False,
+                rand_mirror=False, shuffle=False, round_batch=True, num_parts=self.workers,
+                part_index=self.worker, preprocess_threads=self.threads, mean_r=scale,
+                mean_g=scale, mean_b=scale, std_r=scale, std_g=scale, std_b=scale,
+                data_name='data', label_name='label')
+
+    def __iter__(self):
+        return self
+
+    def reset(self):
+        """An epoch's start: a fresh reader at the start of the file (or of this part)."""
+        self._reader = self._open()
+        self._read = 0
+
+    def skip(self, batches):
+        """Read past `batches` batches (a resumed run's way back: decoded and dropped)."""
+        for _ in range(batches):
+            self.__next__()
+
+    def __next__(self):
+        if self._reader is None:
+            self.reset()
+        if self._read >= self.num_data:
+            raise StopIteration
+        try:
+            batch = self._reader.next()
+        except StopIteration:  # a part smaller than its share (MXNet splits by bytes): again
+            self._reader = self._open()
+            batch = self._reader.next()
+        self._read += self.batch_size
+        pad = max(0, self._read - self.num_data)
+        # A copy: the reader's buffers are refilled while the step may still read this batch.
+        return self._mx.io.DataBatch(data=[batch.data[0].copy()], label=[], pad=pad)
+
+    next = __next__
