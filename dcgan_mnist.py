@@ -480,7 +480,8 @@ def writing_hooks(args, console, state, modules, ctx, resumed):
             raise SetupError('--score-samples %d is more than the %d test digits the scores '
                              'compare with' % (args.score_samples, scorer.real.num_test))
     reporter = hooks.Reporter(args.output_dir, console, sampler, state, generator,
-                              args.vis_every)
+                              args.vis_every, real_name='From MNIST' if args.data is None else
+                              'From ' + os.path.basename(os.path.normpath(args.data)))
     around = [hooks.LogRows(MetricsLog(path('metrics.csv'), resume_after=resume_after)),
               hooks.HealthWatch(console), console, reporter]
     if args.tensorboard:

@@ -8,7 +8,9 @@ developers run (benchmark, the averaging study, the GPU install check, the class
     gpu_code       which GPUs a libmxnet.so runs on, read from the GPU code it carries
     bfloat16       --dtype bfloat16: the casts placed around the convolutions, the CPU check
     cli            one-line flag errors and checked number types
+    interrupts     Ctrl-C while a command starts: one line, never a traceback
     mnist          the MNIST files and the tutorial's preparation of them
+    own_images     --data: a folder or a RecordIO file of your own images, streamed by MXNet
     run_state      a run's settings and counters: what a checkpoint's state.json holds
     checkpoint     writing, verifying and loading checkpoint folders (data only, no pickles)
     averaging      the moving average of the generator's weights (--average-generator)

@@ -146,9 +146,11 @@ class Reporter(Hook):
     progress.gif. `after_report` holds callables given each report's iteration and its
     fixed-noise grids, [(generator name, uint8 grid)]."""
 
-    def __init__(self, run_dir, console, sampler, state, generator, every):
+    def __init__(self, run_dir, console, sampler, state, generator, every,
+                 real_name='From MNIST'):
         self.run_dir, self.console, self.sampler = run_dir, console, sampler
         self.state, self.generator, self.every = state, generator, every
+        self.real_name = real_name  # the real batch's panel: the tutorial's, or --data's
         self.figure = visualize.ComparisonFigure(console.viewer)
         self.after_report = []
 
@@ -178,7 +180,7 @@ class Reporter(Hook):
         if not np.isfinite(fixed).all():
             self.console.warn('iteration %d: the generator produced NaN or inf' % it.done)
         panels = [('From generator', self.generator.get_outputs()[0].asnumpy()),
-                  ('From MNIST', it.real.asnumpy()), ('Fixed noise', fixed)]
+                  (self.real_name, it.real.asnumpy()), ('Fixed noise', fixed)]
         if self.state.average:
             panels.append(('Fixed noise, averaged G', samples[1][1]))
         self.figure.update(panels, 'epoch %d, iteration %d' % (it.epoch, it.number),

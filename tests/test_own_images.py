@@ -13,8 +13,11 @@ import pytest
 import symbols
 from dcgan import checkpoint, own_images
 from dcgan.framework import mx
-from helpers import (ON_CPU, REPO, assert_same_checkpoint_params, headless_env, metric_rows,
-                     run_program)
+import dcgan_mnist
+import made_shapes
+from dcgan.sampling import Sampler
+from helpers import (ON_CPU, REPO, assert_same_checkpoint_params, headless_env, in_one_suite,
+                     metric_rows, run_program)
 
 FLAGS = ON_CPU + ['--batch-size', '4', '--seed', '7', '--no-show', '--vis-every', '100']
 FORMATS = ('.jpg', '.png', '.bmp', '.tiff')
@@ -309,3 +312,33 @@ def test_a_prefix_is_no_flag():
     in every command."""
     done = run_program('--dat', 'x')
     assert done.returncode == 2 and 'unrecognized arguments: --dat x' in done.stderr
+
+
+# ============================== does it learn? ==============================
+
+def test_the_made_discs_are_discs_by_the_measure_and_noise_is_not(tmp_path):
+    made_shapes.make(str(tmp_path / 'discs'), count=40)
+    own = own_images.open_images(str(tmp_path / 'discs'), str(tmp_path / 'cache'))
+    prepared = all_images(own_images.RecordBatches(own, 8, symbols.IMAGE_SIZE), 40)
+    assert made_shapes.disc_share(prepared) == 1.0
+    rng = np.random.RandomState(0)
+    assert made_shapes.disc_share(rng.uniform(-1, 1, (40, 3, 64, 64))) == 0.0
+    assert made_shapes.disc_share(np.full((4, 3, 64, 64), 0.8)) == 0.0  # the ground alone
+
+
+@in_one_suite
+def test_training_on_made_discs_learns_to_draw_discs(tmp_path):
+    """200 iterations at batch 8 on 600 made discs: a fifth or more of the samples are round
+    discs (measured: seeds 1 and 2, 24% and 20%; 0% at 100 iterations), an untrained generator's
+    none. The test asks for 10%: half of the lower."""
+    made_shapes.make(str(tmp_path / 'discs'))
+    run = str(tmp_path / 'run')
+    train(tmp_path / 'discs', run, '--batch-size', '8', '--seed', '1', '--epochs', '100',
+          '--max-iters', '200')
+    _, share = made_shapes.measure(run)
+    assert share >= 0.10
+    mx.random.seed(1)
+    untrained = dcgan_mnist.build_generator(mx.cpu(), 8, for_training=False)
+    sampler = Sampler(mx.cpu(), 8, symbols.NOISE_DIM)
+    sampler.set_params(*untrained.get_params())
+    assert made_shapes.disc_share(sampler.sample(256, 0)[0]) == 0.0
