@@ -543,7 +543,8 @@ def run_pipeline(args):
     program = next(step for step in report['steps'] if step['contender'] == 'program')
     rows = [{'threads': count,
              'images_per_second': statistics.median(r['images_per_second'] for r in found),
-             'spread': spread([r['images_per_second'] for r in found]),
+             'range': [min(r['images_per_second'] for r in found),
+                       max(r['images_per_second'] for r in found)],
              'start_seconds': statistics.median(r['open_seconds'] for r in found),
              'peak_rss_mb': max(r['peak_rss_mb'] for r in found)}
             for count, found in sorted(runs.items())]
@@ -560,9 +561,10 @@ def print_pipeline(found):
              found['pack_seconds'], found['images'] / found['pack_seconds'],
              found['cpu_step_needs'], found['cpu_step_measured_on'], found['gpu_step_needs']))
     for row in found['rows']:
-        print('  %d decoding thread(s) asked: %6.0f images/s %s, start %.2f s (the pack '
-              'found), peak %d MB' % (row['threads'], row['images_per_second'], row['spread'],
-                                       row['start_seconds'], row['peak_rss_mb']))
+        print('  %d decoding thread(s) asked: %6.0f images/s (%.0f-%.0f), start %.2f s (the '
+              'pack found), peak %d MB' % ((row['threads'], row['images_per_second'])
+                                           + tuple(row['range'])
+                                           + (row['start_seconds'], row['peak_rss_mb'])))
 
 
 # ============================== running the contenders ==============================
