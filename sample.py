@@ -5,6 +5,10 @@ or export the generator to ONNX, and draw from that where MXNet cannot run.
     python sample.py runs/.../checkpoints/iter-0001094 --num 100 --seed 3 --npy digits.npy
     python sample.py runs/20261123-174402 --export generator.onnx
     python sample.py generator.onnx --num 100 --seed 3  # numpy + onnxruntime; Python 3.13 too
+    python sample.py runs/20261123-174402 --walk 5       # a walk through 5 points of Z (+ GIF)
+    python sample.py runs/20261123-174402 --num 64 --numbered --out cells.png
+    python sample.py runs/20261123-174402 --num 64 --arithmetic "0,1,2 - 3,4,5 + 6,7,8"
+    python sample.py generator.onnx --web page/          # a page that draws in a browser
 
 Digits are drawn as everywhere in this project (dcgan/sampling.py, dcgan/drawing.py):
 BatchNorm with each batch's own statistics, in batches of the training batch size, as the
@@ -28,8 +32,8 @@ if __name__ == '__main__':
 
 # Each route below imports what it needs as it starts: drawing from an exported model must not
 # import MXNet, and the routes that do must import it (its setup) before numpy.
-from dcgan.cli import (OneLineArgumentParser, SetupError, check_memory, command_to,  # noqa: E402
-                       check_writable, fail, positive_int, seed)
+from dcgan.cli import (Check, OneLineArgumentParser, SetupError, check_memory,  # noqa: E402
+                       check_writable, command_to, fail, positive_int, seed)
 
 GRID_COLUMNS = 10
 ONNX_EXTENSION = '.onnx'
@@ -68,7 +72,28 @@ def parse_args(argv=None):
     parser.add_argument('--export', metavar='FILE.onnx', default=None,
                         help='write the checkpoint\'s generator here as an ONNX model, checked '
                              'against MXNet, instead of drawing digits')
-    return parser.parse_args(argv)
+    inside = parser.add_argument_group('looking inside the generator (dcgan/latent.py)')
+    inside.add_argument('--numbered', action='store_true',
+                        help='print each cell\'s number on the grid, for --arithmetic')
+    inside.add_argument('--walk', type=Check(int, low=2), metavar='K', default=None,
+                        help='a walk through K random points of the noise (from --seed), '
+                             'spherical: --out gets a row a segment, and a GIF beside it')
+    inside.add_argument('--steps', type=Check(int, low=2, high=1000), default=None,
+                        help='images per segment of a walk, both ends in (default: '
+                             'dcgan/latent.py\'s WALK_STEPS, 10)')
+    inside.add_argument('--arithmetic', metavar='"0,1,2 - 3,4,5 + 6,7,8"', default=None,
+                        help='vector arithmetic on the noise of cells of the grid that --num '
+                             'and --seed draw (numbered with --numbered): each group\'s mean, '
+                             'Y = the signed sum, G(Y) among 8 neighbours, the same on pixels')
+    inside.add_argument('--web', metavar='DIR', default=None,
+                        help='with an exported model: write a page that draws from it in a '
+                             'browser (onnxruntime-web), a new folder')
+    args = parser.parse_args(argv)
+    chosen = [flag for flag in ('--walk', '--arithmetic', '--web', '--export')
+              if getattr(args, flag[2:]) is not None]
+    if len(chosen) > 1:
+        parser.error('%s: one at a time' % ' and '.join(chosen))
+    return args
 
 
 def check_outputs(outputs, overwrite):
@@ -93,6 +118,9 @@ def main(argv=None):
         draw_from_onnx(args)  # checkpoints are folders: a file is taken for a model
     elif args.export:
         export_to_onnx(args)
+    elif args.web:
+        fail('--web takes an exported model: python sample.py %s --export generator.onnx, '
+             'then python sample.py generator.onnx --web %s' % (args.checkpoint, args.web))
     else:
         draw_from_checkpoint(args)
 
@@ -102,7 +130,7 @@ def draw_from_onnx(args):
     try:  # each package the route needs, so that the first one missing is named
         import numpy  # noqa: F401
         from dcgan.onnx_model import OnnxGenerator
-        from dcgan.console import sampling_progress  # with visualize, write_digits's
+        import visualize  # noqa: F401  (matplotlib: the pictures')
     except ImportError as e:
         fail('drawing from an ONNX model needs %s: pip install -r %s'
              % (e.name, PORTABLE_REQUIREMENTS))
@@ -110,14 +138,19 @@ def draw_from_onnx(args):
         if args.export or args.averaged or args.context == 'gpu':
             raise SetupError('%s is an exported model: --export, --averaged and --context '
                              'gpu apply to checkpoints' % args.checkpoint)
-        check_outputs(digit_outputs(args), args.overwrite)
+        groups = check_request(args)
         model = OnnxGenerator(args.checkpoint)
         check_digit_memory(args, model.noise_dim, model.image_shape)
+        if args.web:
+            from dcgan import web_page
+            web_page.write(args.checkpoint, model, args.web, args.seed)
+            print('Wrote a page that draws from %s to %s; open it with: cd %s && python -m '
+                  'http.server, then http://localhost:8000 (browsers load no WebAssembly '
+                  'from file://)' % (args.checkpoint, args.web, args.web))
+            return
     except SetupError as e:
         fail(e)
-    images, _ = model.sample(args.num, args.seed,
-                             sampling_progress(args.num, model.batch_size))
-    write_digits(args, images, '%s (%s)' % (args.checkpoint, model.describe()))
+    draw(args, model, groups, '%s (%s)' % (args.checkpoint, model.describe()))
 
 
 def draw_from_checkpoint(args):
@@ -125,10 +158,9 @@ def draw_from_checkpoint(args):
     from dcgan.framework import mx
     import symbols
     from dcgan import checkpoint, devices, run_state
-    from dcgan.console import sampling_progress
     from dcgan.sampling import sampler_from_checkpoint
     try:
-        check_outputs(digit_outputs(args), args.overwrite)
+        groups = check_request(args)
         check_digit_memory(args, symbols.NOISE_DIM,
                            (symbols.IMAGE_CHANNELS, symbols.IMAGE_SIZE, symbols.IMAGE_SIZE))
         ctx, _ = devices.choose_context(mx, args.context)
@@ -136,9 +168,45 @@ def draw_from_checkpoint(args):
         sampler = sampler_from_checkpoint(found, state, ctx, args.averaged)
     except (checkpoint.CheckpointError, devices.ContextError, SetupError) as e:
         fail(e)
-    images, _ = sampler.sample(args.num, args.seed,
-                               sampling_progress(args.num, sampler.batch_size))
-    write_digits(args, images, found)
+    draw(args, sampler, groups, found)
+
+
+def check_request(args):
+    """SetupError unless the outputs can be written and --arithmetic's expression names cells
+    of the grid; returns its groups (or None)."""
+    from dcgan import latent
+    check_outputs(digit_outputs(args), args.overwrite)
+    if args.arithmetic is None:
+        return None
+    try:
+        return latent.parse_expression(args.arithmetic, args.num)
+    except latent.ExpressionError as e:
+        raise SetupError('--arithmetic %s' % e) from None
+
+
+def draw(args, generator, groups, source):
+    """What was asked of `generator` (a Sampler or an OnnxGenerator): a walk, the arithmetic,
+    or the grid; written, and said in one line."""
+    from dcgan import latent_figures
+    from dcgan.console import sampling_progress
+    if args.walk:
+        images = latent_figures.write_walk(generator, args.walk, args.seed, args.steps,
+                                           args.out)
+        what = 'a walk through %d points (%d images) from %s to %s' % (
+            args.walk, len(images), source, ' and '.join(latent_figures.walk_outputs(args.out)))
+    elif groups:
+        images = latent_figures.write_arithmetic(generator, groups, args.num, args.seed,
+                                                 args.out)
+        what = 'the arithmetic %s on the grid of %d from %s to %s' % (
+            args.arithmetic, args.num, source, args.out)
+    else:
+        images, _ = generator.sample(args.num, args.seed,
+                                     sampling_progress(args.num, generator.batch_size))
+        write_grid(args, images)
+        what = '%d digits from %s to %s' % (args.num, source, args.out)
+    if args.npy:
+        write_npy(images, args.npy)
+    print('Wrote %s%s' % (what, ' and ' + args.npy if args.npy else ''))
 
 
 def export_to_onnx(args):
@@ -161,7 +229,12 @@ def export_to_onnx(args):
 def digit_outputs(args):
     import visualize
     formats = tuple('.' + extension for extension in visualize.GRID_FORMATS)
-    return [(args.out, '--out', formats)] + ([(args.npy, '--npy', ('.npy',))] if args.npy else [])
+    if args.web:
+        return []
+    outputs = [(args.out, '--out', ('.png',) if args.walk else formats)]
+    if args.walk:  # its GIF beside the PNG
+        outputs.append((os.path.splitext(args.out)[0] + '.gif', '--out (its GIF)', ('.gif',)))
+    return outputs + ([(args.npy, '--npy', ('.npy',))] if args.npy else [])
 
 
 def check_digit_memory(args, noise_dim, image_shape):
@@ -175,16 +248,20 @@ def check_digit_memory(args, noise_dim, image_shape):
                  '--num %d in --columns %d' % (args.num, args.columns))
 
 
-def write_digits(args, images, source):
-    import numpy as np
+def write_grid(args, images):
     import visualize
-    visualize.save_grid(visualize.batch_to_grid(images, args.columns), args.out)
-    if args.npy:  # via a temporary file, as the grid: a file appears whole or not at all
-        with open(args.npy + '.partial', 'wb') as f:
-            np.save(f, images)
-        os.replace(args.npy + '.partial', args.npy)
-    also = ' and ' + args.npy if args.npy else ''
-    print('Wrote %d digits from %s to %s%s' % (args.num, source, args.out, also))
+    grid = visualize.batch_to_grid(images, args.columns)
+    if args.numbered:
+        grid = visualize.number_cells(grid)
+    visualize.save_grid(grid, args.out)
+
+
+def write_npy(images, path):
+    """Via a temporary file, as the pictures: a file appears whole or not at all."""
+    import numpy as np
+    with open(path + '.partial', 'wb') as f:
+        np.save(f, images)
+    os.replace(path + '.partial', path)
 
 
 if __name__ == '__main__':

@@ -77,9 +77,10 @@ def batch_to_grid(batch, columns=None):
 # ============================== figures ==============================
 
 def save_figure(fig, path):
-    """Save `fig` to `path` via a temporary file, so a crash never leaves half a PNG."""
-    temporary = path + '.partial.png'
-    fig.savefig(temporary, dpi=100)
+    """Save `fig` to `path` in the format its extension names, via a temporary file, so a
+    crash never leaves half a file."""
+    temporary = path + '.partial'
+    fig.savefig(temporary, dpi=100, format=image_format(path) or 'png')
     os.replace(temporary, path)
 
 
@@ -240,3 +241,85 @@ def save_progress_strip(grid_dir, path, snapshots, samples, cell_size=64):
     save_figure(fig, path)
     plt.close(fig)
     return iterations
+
+
+# ============================== looking inside the generator ==============================
+
+NUMBER_HEIGHT = 11  # the cell numbers of `sample.py --numbered`, drawn in each cell's corner
+
+
+def number_cells(grid, cell_size=64):
+    """A copy of a uint8 grid with each cell's number (0, 1, ... row by row) in its top left
+    corner, white on black, so that cells can be named (sample.py --arithmetic)."""
+    from PIL import Image, ImageDraw  # Pillow, which matplotlib brings
+    image = Image.fromarray(grid)
+    draw = ImageDraw.Draw(image)
+    columns = grid.shape[1] // cell_size
+    for index in range(columns * (grid.shape[0] // cell_size)):
+        row, column = divmod(index, columns)
+        x, y = column * cell_size, row * cell_size
+        text = str(index)
+        draw.rectangle([x, y, x + 6 * len(text) + 2, y + NUMBER_HEIGHT], fill=(0, 0, 0))
+        draw.text((x + 1, y), text, fill=(255, 255, 255))
+    return np.asarray(image)
+
+
+WALK_FRAME_MS = 120
+WALK_SCALE = 2
+
+
+def save_walk_animation(images, path):
+    """A GIF of a walk's images (N, C, H, W) in [-1, 1], one a frame, twice their size, the
+    walk played forth and back so that the loop has no jump."""
+    from PIL import Image
+    frames = [Image.fromarray(cell).resize((cell.shape[1] * WALK_SCALE,
+                                            cell.shape[0] * WALK_SCALE), Image.NEAREST)
+              for cell in to_uint8_images(images)]
+    frames = frames + frames[-2:0:-1]
+    temporary = path + '.partial.gif'
+    frames[0].save(temporary, save_all=True, append_images=frames[1:], loop=0,
+                   duration=WALK_FRAME_MS)
+    os.replace(temporary, path)
+
+
+def save_arithmetic_figure(drawn, groups, path):
+    """The DCGAN paper's Fig. 7 layout: a row per group (its exemplars, then the image of their
+    average Z, the group's sign before it), then G(Y) among its neighbours, and the same sum
+    on the pixels. `drawn` as latent.draw_arithmetic gives it."""
+    rows = len(groups)
+    fig = plt.figure(figsize=(9, 1.25 * rows + 0.6))
+    grid = fig.add_gridspec(rows, 8, width_ratios=[0.3, 1, 1, 1, 1, 0.3, 3, 1.2])
+
+    def show(ax, image, title=None):
+        ax.imshow(to_uint8_images(image[None])[0])
+        ax.set_xticks([])
+        ax.set_yticks([])
+        if title:
+            ax.set_title(title, fontsize=8)
+
+    for row, ((sign, cells), exemplars, average) in enumerate(
+            zip(groups, drawn['exemplars'], drawn['averages'])):
+        sign_ax = fig.add_subplot(grid[row, 0])
+        sign_ax.axis('off')
+        sign_ax.text(0.5, 0.5, '+' if sign > 0 else '-', fontsize=20, ha='center', va='center')
+        for column in range(3):
+            ax = fig.add_subplot(grid[row, 1 + column])
+            if column < len(exemplars):
+                show(ax, exemplars[column], 'cell %d' % cells[column])
+            else:
+                ax.axis('off')
+        show(fig.add_subplot(grid[row, 4]), average, 'G(mean z)')
+    result = drawn['result']
+    centre = [result[index] for index in (1, 2, 3, 4, 0, 5, 6, 7, 8)]
+    block = tile_images(to_uint8_images(np.stack(centre)), 3)
+    ax = fig.add_subplot(grid[:, 6])
+    ax.imshow(block)
+    ax.set_xticks([])
+    ax.set_yticks([])
+    ax.set_title('G(Y), centre, and G(Y + u)', fontsize=9)
+    show(fig.add_subplot(grid[rows // 2, 7]), drawn['pixels'][0], 'the same in pixels')
+    fig.suptitle('Y = ' + ' '.join(('+ ' if sign > 0 else '- ') + 'mean(%s)'
+                                   % ','.join(map(str, cells)) for sign, cells in groups)
+                 .lstrip('+ '), fontsize=10)
+    save_figure(fig, path)
+    plt.close(fig)

@@ -1,0 +1,156 @@
+"""sample.py MODEL.onnx --web DIR, opened for real: the folder served on the loopback address,
+Debian's headless Chromium driven by selenium through chromedriver. The page loads, its first
+grid equals sample.py's digits for the same seed within the export's tolerance, a click on two
+digits plays the walk between them, and a refused --web writes nothing."""
+import functools
+import http.server
+import os
+import subprocess
+import sys
+import threading
+import time
+
+import numpy as np
+import pytest
+
+import sample
+from dcgan import web_page
+from dcgan.onnx_export import TOLERANCE
+from helpers import ON_CPU, REPO, headless_env, run_program
+
+CHROMIUM, CHROMEDRIVER = '/usr/bin/chromium', '/usr/bin/chromedriver'
+# As a person's browser would be, with nothing reaching beyond this machine (the workplace's
+# closed network refuses Chromium's own background connections, many at a time).
+CHROMIUM_FLAGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic',
+                  '--no-first-run', '--disable-background-networking',
+                  '--disable-component-update', '--disable-sync', '--window-size=1000,700']
+SEED = 5
+LOAD_SECONDS = 120
+
+
+def missing():
+    """What this test needs and the machine lacks (.ci/run installs all of it)."""
+    lacks = [path for path in (CHROMIUM, CHROMEDRIVER) if not os.path.exists(path)]
+    try:
+        import selenium  # noqa: F401
+    except ImportError:
+        lacks.append('selenium')
+    try:
+        web_page.find_ort_web()
+    except Exception:
+        lacks.append('node_modules/onnxruntime-web')
+    return lacks
+
+
+# Skipped where something is missing, but not in CI (CI=true), which installs it all: there a
+# missing part fails the test.
+pytestmark = pytest.mark.skipif(bool(missing()) and not os.environ.get('CI'),
+                                reason='needs %s' % ', '.join(missing()))
+
+
+@pytest.fixture(scope='module')
+def model(data_dir, tmp_path_factory):
+    folder = tmp_path_factory.mktemp('web')
+    run = str(folder / 'run')
+    done = run_program('--data-dir', data_dir, '--batch-size', '8', '--seed', '2', '--no-show',
+                       '--max-iters', '2', '--output-dir', run)
+    assert done.returncode == 0, done.stderr
+    path = str(folder / 'generator.onnx')
+    sample.main([run, '--export', path, *ON_CPU])
+    return path
+
+
+@pytest.fixture
+def served(tmp_path):
+    """(serve(folder) -> URL): folders served on 127.0.0.1, as python -m http.server would."""
+    servers = []
+
+    def serve(folder):
+        handler = functools.partial(QuietHandler, directory=folder)
+        server = http.server.ThreadingHTTPServer(('127.0.0.1', 0), handler)
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        servers.append(server)
+        return 'http://127.0.0.1:%d/' % server.server_address[1]
+    yield serve
+    for server in servers:
+        server.shutdown()
+
+
+class QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def browser(tmp_path):
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for flag in CHROMIUM_FLAGS + ['--user-data-dir=%s' % (tmp_path / 'profile')]:
+        options.add_argument(flag)
+    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+    yield driver
+    driver.quit()
+
+
+def wait_for(driver, condition, seconds=LOAD_SECONDS):
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        state = driver.execute_script('return window.dcgan || null')
+        if state and (condition(state) or state.get('error')):
+            return state
+        time.sleep(0.2)
+    raise AssertionError('the page did not get there in %d s' % seconds)
+
+
+def test_the_page_draws_sample_py_s_digits_and_walks(model, tmp_path, served, browser):
+    from selenium.webdriver.common.by import By
+    page = str(tmp_path / 'page')
+    done = subprocess.run([sys.executable, os.path.join(REPO, 'sample.py'), model, '--web',
+                           page, '--seed', str(SEED)], capture_output=True, text=True,
+                          env=headless_env(), timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert 'python -m http.server' in done.stdout
+    assert sorted(os.listdir(page)) == sorted(web_page.ORT_FILES + web_page.PAGE_FILES
+                                              + ('model.onnx', 'noise.json'))
+    expected = tmp_path / 'expected.npy'
+    assert subprocess.run([sys.executable, os.path.join(REPO, 'sample.py'), model, '--num', '8',
+                           '--seed', str(SEED), '--out', str(tmp_path / 'x.png'), '--npy',
+                           str(expected)], env=headless_env(), timeout=300).returncode == 0
+
+    browser.get(served(page))
+    state = wait_for(browser, lambda s: s['ready'])
+    assert state['error'] is None and state['ready']
+    drawn = np.array(state['firstDigits'], dtype=np.float32).reshape(8, 3, 64, 64)
+    assert np.abs(drawn - np.load(str(expected))).max() <= TOLERANCE
+
+    cells = browser.find_elements(By.CSS_SELECTOR, '#grid canvas')
+    assert len(cells) == 8
+    cells[0].click()
+    cells[5].click()
+    wait_for(browser, lambda s: s['walkFrames'] >= 20, seconds=30)
+    assert browser.find_element(By.ID, 'walk-words').text == 'from digit 0 to digit 5'
+    browser.save_screenshot(str(tmp_path / 'page.png'))
+    assert (tmp_path / 'page.png').read_bytes().startswith(b'\x89PNG')
+
+
+def test_web_into_a_folder_with_files_writes_nothing(model, tmp_path):
+    folder = tmp_path / 'mine'
+    folder.mkdir()
+    (folder / 'notes.txt').write_text('mine')
+    done = subprocess.run([sys.executable, os.path.join(REPO, 'sample.py'), model, '--web',
+                           str(folder)], capture_output=True, text=True, env=headless_env(),
+                          timeout=300)
+    assert (done.returncode, done.stderr) == (
+        1, 'error: --web %s exists and is not an empty folder; name a new one\n' % folder)
+    assert os.listdir(str(folder)) == ['notes.txt']
+    assert sorted(os.listdir(str(tmp_path))) == ['mine']
+
+
+def test_without_onnxruntime_web_it_says_how_to_get_it(model, tmp_path, monkeypatch):
+    monkeypatch.setattr(web_page, 'REPOSITORY', str(tmp_path))
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(Exception, match=r'npm install onnxruntime-web@%s' %
+                       web_page.ORT_WEB_VERSION.replace('.', r'\.')):
+        web_page.find_ort_web()
