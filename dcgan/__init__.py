@@ -16,6 +16,9 @@ developers run (benchmark, the averaging study, the GPU install check, the class
     averaging      the moving average of the generator's weights (--average-generator)
     sampling       drawing digits from a generator's weights (the Sampler)
     drawing        which noise a seed gives, in which batches: shared by both samplers
+    latent         walks through the noise and vector arithmetic on it (the DCGAN paper's)
+    latent_figures their pictures: a walk's PNG and GIF, the arithmetic figure
+    web_page       a static page that draws from an exported model in a browser
     onnx_export    the generator exported to ONNX, checked against MXNet
     onnx_model     an exported generator opened and drawn from with onnxruntime (no MXNet)
     lenet          the scorer's classifier, shipped trained

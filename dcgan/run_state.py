@@ -207,7 +207,8 @@ def data_problem(data, state):
                 % (MNIST_DATA, ' or '.join('"%s"' % kind for kind in DATA_KINDS)))
     if not (isinstance(data['path'], str) and 0 < len(data['path']) <= MAX_PATH):
         return 'path is not a path of at most %d characters' % MAX_PATH
-    if not (isinstance(data['fingerprint'], str) and checkpoint.SHA256_HEX.match(data['fingerprint'])):
+    if not (isinstance(data['fingerprint'], str)
+            and checkpoint.SHA256_HEX.match(data['fingerprint'])):
         return 'fingerprint is not 64 hexadecimal digits'
     try:
         Check(int, low=state['workers'], high=MAX_ITERATIONS).value(data['images'])

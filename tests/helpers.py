@@ -133,3 +133,16 @@ def metric_rows(run_dir):
     """A run's metrics.csv without the timing column."""
     with open(os.path.join(run_dir, 'metrics.csv'), newline='') as f:
         return [{k: v for k, v in row.items() if k != 'seconds'} for row in csv.DictReader(f)]
+
+
+def run_and_export(data_dir, folder):
+    """(run, model): a 2-iteration run at batch 8 in `folder`, and its generator exported to
+    ONNX there, for the tests of what is drawn from both."""
+    import sample
+    run = os.path.join(str(folder), 'run')
+    done = run_program('--data-dir', data_dir, '--batch-size', '8', '--seed', '2', '--no-show',
+                       '--max-iters', '2', '--output-dir', run)
+    assert done.returncode == 0, done.stderr
+    model = os.path.join(str(folder), 'generator.onnx')
+    sample.main([run, '--export', model, *ON_CPU])
+    return run, model

@@ -11,7 +11,8 @@ import symbols
 from dcgan import bfloat16, checkpoint
 from dcgan.cli import SetupError
 from dcgan.framework import mx
-from helpers import ON_CPU, assert_same_checkpoint_params, metric_rows, run_program
+from helpers import (ON_CPU, assert_same_checkpoint_params, metric_rows, run_program,
+                     with_the_cpu_build)
 from test_training import BATCH, weight_steps
 
 NETWORKS = {'generator': symbols.generator_symbol, 'discriminator': symbols.discriminator_symbol}
@@ -92,6 +93,7 @@ FLAGS = ON_CPU + ['--batch-size', '8', '--seed', '4', '--no-show', '--dtype', 'b
                   '--vis-every', '100']
 
 
+@with_the_cpu_build  # the program refuses --dtype bfloat16 on MXNet's GPU build, by design
 def test_a_bfloat16_run_resumes_exactly_and_keeps_its_dtype(data_dir, tmp_path):
     straight, stopped = str(tmp_path / 'straight'), str(tmp_path / 'stopped')
     for out, iterations in ((straight, '4'), (stopped, '2')):

@@ -8,24 +8,15 @@ import sys
 import numpy as np
 import pytest
 
-import sample
 import visualize
 from dcgan import latent
 from dcgan.onnx_export import TOLERANCE
-from helpers import ON_CPU, REPO, headless_env, run_program
+from helpers import REPO, headless_env, run_and_export
 
 
 @pytest.fixture(scope='module')
 def run_and_model(data_dir, tmp_path_factory):
-    """A 2-iteration run and its generator exported to ONNX."""
-    folder = tmp_path_factory.mktemp('latent')
-    run = str(folder / 'run')
-    done = run_program('--data-dir', data_dir, '--batch-size', '8', '--seed', '2', '--no-show',
-                       '--max-iters', '2', '--output-dir', run)
-    assert done.returncode == 0, done.stderr
-    model = str(folder / 'generator.onnx')
-    sample.main([run, '--export', model, *ON_CPU])
-    return run, model
+    return run_and_export(data_dir, tmp_path_factory.mktemp('latent'))
 
 
 def test_a_walk_keeps_to_the_sphere_and_passes_through_its_points():

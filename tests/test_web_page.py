@@ -13,10 +13,9 @@ import time
 import numpy as np
 import pytest
 
-import sample
 from dcgan import web_page
 from dcgan.onnx_export import TOLERANCE
-from helpers import ON_CPU, REPO, headless_env, run_program
+from helpers import REPO, headless_env, run_and_export
 
 CHROMIUM, CHROMEDRIVER = '/usr/bin/chromium', '/usr/bin/chromedriver'
 # As a person's browser would be, with nothing reaching beyond this machine (the workplace's
@@ -50,14 +49,7 @@ pytestmark = pytest.mark.skipif(bool(missing()) and not os.environ.get('CI'),
 
 @pytest.fixture(scope='module')
 def model(data_dir, tmp_path_factory):
-    folder = tmp_path_factory.mktemp('web')
-    run = str(folder / 'run')
-    done = run_program('--data-dir', data_dir, '--batch-size', '8', '--seed', '2', '--no-show',
-                       '--max-iters', '2', '--output-dir', run)
-    assert done.returncode == 0, done.stderr
-    path = str(folder / 'generator.onnx')
-    sample.main([run, '--export', path, *ON_CPU])
-    return path
+    return run_and_export(data_dir, tmp_path_factory.mktemp('web'))[1]
 
 
 @pytest.fixture

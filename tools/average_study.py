@@ -113,7 +113,8 @@ def score_run(run_dir, classifier, real, ctx, num):
     earlier, earlier_digests = earlier_scores(run_dir, classifier, num)
     results, digests = {}, {}
     for found in checkpoint.list_checkpoints(run_dir):
-        found, state = run_state.open_checkpoint(found, command_to('python tools/average_study.py score'))
+        found, state = run_state.open_checkpoint(
+            found, command_to('python tools/average_study.py score'))
         iteration = state['global_iteration']
         digests[iteration] = state['state_sha256']
         if (earlier_digests.get(iteration) == digests[iteration] and
