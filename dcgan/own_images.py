@@ -41,7 +41,7 @@ import sys
 
 import numpy as np
 
-from dcgan import REPOSITORY
+from dcgan import REPOSITORY, mnist
 
 CACHE_ENV = 'DCGAN_IMAGE_CACHE'  # where packed folders go, when not data/image_cache
 CACHE_FORMAT = 1  # of the packed files and their verdict; a change makes a new cache key
@@ -260,9 +260,7 @@ def open_images(path, cache_dir=None):
 def _open_folder(folder, cache_dir):
     names = list_image_files(folder)
     if not names:
-        if all(os.path.exists(os.path.join(folder, name)) or
-               os.path.exists(os.path.join(folder, name + '.gz'))
-               for name in ('train-images-idx3-ubyte',)):
+        if mnist.find_file(folder, mnist.FILES['train_images']):
             raise ImageDataError('%s holds MNIST\'s files, not images: MNIST is the default '
                                  '(name its folder with --data-dir)' % folder)
         raise ImageDataError('%s holds no image: no .jpg, .png, .bmp or .tiff file in it or '

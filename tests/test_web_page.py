@@ -15,7 +15,7 @@ import pytest
 
 from dcgan import web_page
 from dcgan.onnx_export import TOLERANCE
-from helpers import REPO, headless_env, run_and_export
+from helpers import REPO, headless_env, in_one_suite, run_and_export
 
 CHROMIUM, CHROMEDRIVER = '/usr/bin/chromium', '/usr/bin/chromedriver'
 # As a person's browser would be, with nothing reaching beyond this machine (the workplace's
@@ -43,8 +43,9 @@ def missing():
 
 # Skipped where something is missing, but not in CI (CI=true), which installs it all: there a
 # missing part fails the test.
-pytestmark = pytest.mark.skipif(bool(missing()) and not os.environ.get('CI'),
-                                reason='needs %s' % ', '.join(missing()))
+pytestmark = [pytest.mark.skipif(bool(missing()) and not os.environ.get('CI'),
+                                 reason='needs %s' % ', '.join(missing())),
+              in_one_suite]  # the browser's side is the same whatever runs Python
 
 
 @pytest.fixture(scope='module')
