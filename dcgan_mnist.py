@@ -99,7 +99,7 @@ def parse_args(argv=None):
                      help='train on your own images instead of MNIST: a folder of them '
                           '(JPEG, PNG, BMP, ...; searched recursively; the shorter side '
                           'resized to 64 and the centre cropped) or a RecordIO file made by '
-                          'python -m mxnet.tools.im2rec (dcgan/own_images.py); a resumed run '
+                          'MXNet\'s im2rec (tools/im2rec.py, dcgan/own_images.py); a resumed run '
                           'takes its own (default: MNIST)')
     run.add_argument('--data-dir', default=None,
                      help='MNIST\'s folder: the four IDX files, raw or .gz; downloaded there '

@@ -30,7 +30,6 @@ from dcgan.framework import mx  # noqa: E402
 import json
 import os
 import sys
-import time
 
 from dcgan import checkpoint, devices, lenet, mnist, run_state
 from dcgan.cli import (Check, OneLineArgumentParser, SetupError, check_writable, command_to,
@@ -123,12 +122,10 @@ def main(argv=None):
           % (classifier.sha256[:12], 100 * real.test_accuracy))
 
     def score_sampler(name, s):
-        started = time.perf_counter()
-        print('%s: drawing %d samples ...' % (name, args.num), flush=True)
+        # The line says what is under way; on a terminal the progress line, how long it takes.
+        print('%s: drawing %d samples and scoring them ...' % (name, args.num), flush=True)
         images, _ = s.sample(args.num, args.seed, sampling_progress(args.num, s.batch_size))
-        scores = score_inputs(classifier, classifier_input(images), real)
-        print('%s: scored in %.0f s' % (name, time.perf_counter() - started), flush=True)
-        return name, scores
+        return name, score_inputs(classifier, classifier_input(images), real)
 
     columns = [score_sampler('iteration %d' % state['global_iteration'], sampler)]
     if averaged:

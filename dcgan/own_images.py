@@ -1,5 +1,5 @@
 """Training on your own images (--data PATH): a folder of image files, or a RecordIO file made
-by MXNet's own packer (python -m mxnet.tools.im2rec), streamed through MXNet's C++ decoder.
+by MXNet's own packer (im2rec: tools/im2rec.py), streamed through MXNet's C++ decoder.
 
     a folder     searched recursively (links to folders followed, a loop refused); every file
                  with an image extension is checked from its header (format, size: a
@@ -167,7 +167,7 @@ def read_index(record_path):
     when the index is missing or does not fit."""
     index_path = _index_of(record_path)
     if not os.path.isfile(index_path):
-        raise ImageDataError('%s has no index %s beside it (python -m mxnet.tools.im2rec '
+        raise ImageDataError('%s has no index %s beside it (MXNet\'s im2rec, tools/im2rec.py, '
                              'writes both)' % (record_path, index_path))
     offsets = []
     size = os.path.getsize(record_path)
@@ -253,7 +253,7 @@ def open_images(path, cache_dir=None):
         return _open_folder(path, cache_dir)
     if not path.lower().endswith('.rec'):
         raise ImageDataError('--data %s is neither a folder of images nor a RecordIO file '
-                             '(.rec, made by python -m mxnet.tools.im2rec)' % path)
+                             '(.rec, made by MXNet\'s im2rec: tools/im2rec.py)' % path)
     return _open_record_file(path, cache_dir)
 
 

@@ -4,11 +4,12 @@ the iteration under way, which then saves a checkpoint; a second Ctrl-C stops at
 Python runs a signal's handler only when the main thread is back in Python code; while MXNet
 computes (seconds, in C++), two Ctrl-C would trip the same flag and look like one. Each
 signal's arrival is also written, a byte a signal, to a pipe (signal.set_wakeup_fd), and the
-stop signals are counted from there: two Ctrl-C are two, however close. The byte is written
-by the thread that took the signal after Python is told of it, so a handler may run before
-its own signal's byte is there: then the signal counts from the handler's call, and its byte,
-when it comes, does not count again. Bytes that come after the last handler call are read
-when the loop next asks whether to stop (`requested`).
+handler counts the stop signals there: two Ctrl-C are two, however close. The byte is written
+by the thread that took the signal just after Python is told of it, so the handler waits for
+it (WAKEUP_WAIT); if it is later still (that thread descheduled on a busy machine), the signal
+counts from the handler's call and its byte, when it comes, does not count again. A handler
+that Python starts inside another (a signal arriving meanwhile) leaves its byte to the one
+running, which reads the pipe until it is empty.
 
 In a distributed run the workers must stop after the same iteration: one that started another
 would wait for the others' gradients for ever. So after every iteration they vote (StopVote):
@@ -16,11 +17,13 @@ each pushes whether it was asked to stop, and all stop when any was.
 """
 import collections
 import os
+import select
 import signal
 
 from dcgan.framework import mx
 
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+WAKEUP_WAIT = 0.1  # seconds a handler waits for its signal's byte (microseconds, as a rule)
 
 
 class StopRequested:
@@ -29,11 +32,10 @@ class StopRequested:
     again afterwards (a notebook kernel's, for one)."""
 
     def __init__(self):
-        self._requested = False
+        self.requested = False
         self.arrivals = None
-        self.calls = 0           # handler calls, each for one signal at least
-        self.counted = 0         # stop signals counted
-        self.owed = collections.Counter()  # signals counted before their byte came
+        self.reading = False  # a handler is counting: one started inside it leaves it be
+        self.late = collections.Counter()  # signals counted before their byte came
 
     def __enter__(self):
         self.arrivals, writer = os.pipe()
@@ -44,46 +46,39 @@ class StopRequested:
         self.previous = {sig: signal.signal(sig, self._handle) for sig in STOP_SIGNALS}
         return self
 
-    @property
-    def requested(self):
-        """Whether a stop was asked for (a second Ctrl-C found here raises KeyboardInterrupt)."""
-        self._count(self._arrived())
-        return self._requested
-
-    def _arrived(self):
-        """The stop signals whose bytes came since the last look, in order."""
-        if self.arrivals is None:
+    def _arrived(self, wait):
+        """The stop signals whose bytes are in the pipe, in order; waiting up to `wait`
+        seconds for the first."""
+        if not select.select([self.arrivals], [], [], wait)[0]:
             return []
-        try:
-            return [number for number in os.read(self.arrivals, 4096) if number in STOP_SIGNALS]
-        except BlockingIOError:  # none
-            return []
+        return [number for number in os.read(self.arrivals, 4096) if number in STOP_SIGNALS]
 
     def _handle(self, signum, frame):
-        self.calls += 1
-        self._count(self._arrived(), signum)
+        if self.reading:
+            return
+        self.reading = True
+        try:
+            numbers = self._arrived(WAKEUP_WAIT)
+            if not numbers:  # its byte is late: the signal counts now, its byte will not
+                self.late[signum] += 1
+                self._count(signum)
+            while numbers:
+                for number in numbers:
+                    if self.late[number]:
+                        self.late[number] -= 1
+                    else:
+                        self._count(number)
+                numbers = self._arrived(0)
+        finally:
+            self.reading = False
 
-    def _count(self, numbers, signum=None):
-        """Count the signals of these bytes (but those counted already) and, for a handler's
-        call of `signum` whose byte has not come yet, that signal."""
-        fresh = []
-        for number in numbers:
-            if self.owed[number]:
-                self.owed[number] -= 1
-            else:
-                fresh.append(number)
-        self.counted += len(fresh)
-        if signum is not None and self.counted < self.calls:
-            fresh.append(signum)
-            self.counted += 1
-            self.owed[signum] += 1
-        for number in fresh:
-            if self._requested and number == signal.SIGINT:
-                raise KeyboardInterrupt
-            if not self._requested:
-                self._requested = True
-                print('\nStopping after this iteration (Ctrl-C again to stop at once) ...',
-                      flush=True)
+    def _count(self, number):
+        if self.requested and number == signal.SIGINT:
+            raise KeyboardInterrupt
+        if not self.requested:
+            self.requested = True
+            print('\nStopping after this iteration (Ctrl-C again to stop at once) ...',
+                  flush=True)
 
     def __exit__(self, *exc):
         for sig, handler in self.previous.items():

@@ -311,7 +311,7 @@ def test_a_stop_signal_keeps_the_work(straight_job, tmp_path, how, resume):
     assert len({pid for pid, _ in listening}) >= 4, listening  # scheduler, server, 2 workers
     assert {address.rsplit(':', 1)[0] for _, address in listening} == {'127.0.0.1'}, listening
     assert gone, 'processes of the job were left running'
-    assert took < 30, took
+    assert took < 30, (took, stdout, stderr)
     assert job.returncode == 130, stderr
     assert 'Traceback' not in stdout + stderr, stdout + stderr
     newest, state = checkpoint.open_checkpoint(run, str)
@@ -320,7 +320,7 @@ def test_a_stop_signal_keeps_the_work(straight_job, tmp_path, how, resume):
     stopped = [line for line in stdout.splitlines() if line.startswith('Stopped at')]
     command = printed_resume_command(run, flags[:-2])
     assert stopped == ['Stopped at iteration %d; checkpoint saved. Continue with: %s'
-                       % (reached, command)], stdout
+                       % (reached, command)], stdout + stderr
 
     if not resume:
         return

@@ -4,6 +4,7 @@ never a traceback, and leaves nothing half-made behind (dcgan/interrupts.py,
 dcgan/stopping.py, dcgan/mxnet_setup.py)."""
 import os
 import pty
+import select
 import signal
 import subprocess
 import sys
@@ -116,19 +117,45 @@ def test_two_ctrl_c_while_mxnet_computes_are_two(tmp_path):
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
 
 
-def test_a_handler_before_its_signal_s_byte_counts_it_once():
-    """The thread that takes a signal writes its byte after Python is told of it: the handler
-    may run first (a Jupyter kernel's threads, under load). That Ctrl-C still asks to stop,
-    its late byte is not a second one, and a real second one, read when the loop asks, is."""
+def test_a_handler_before_its_signal_s_byte_waits_for_it_and_counts_it_once():
+    """The thread that takes a signal writes its byte just after Python is told of it: the
+    handler may run first (a Jupyter kernel's threads, a busy machine). That Ctrl-C asks to
+    stop once, not twice; a second one stops at once."""
     with StopRequested() as stop:
-        signal.signal(signal.SIGINT, signal.SIG_IGN)  # only the calls below deliver anything
+        late = threading.Timer(0.02, os.write, (stop.writer, bytes([signal.SIGINT])))
+        late.start()
+        stop._handle(signal.SIGINT, None)  # before its byte
+        late.join()
+        assert stop.requested
+        assert select.select([stop.arrivals], [], [], 0)[0] == []  # the byte was read
+        os.write(stop.writer, bytes([signal.SIGINT]))
+        with pytest.raises(KeyboardInterrupt):
+            stop._handle(signal.SIGINT, None)
+
+
+def test_a_byte_later_than_the_wait_is_not_a_second_ctrl_c():
+    """Later than WAKEUP_WAIT (its thread descheduled on a busy machine: seen in CI, where the
+    launcher's SIGTERM then read it and the job stopped at once, saving nothing)."""
+    with StopRequested() as stop:
+        stop._handle(signal.SIGINT, None)  # no byte within the wait
+        assert stop.requested
+        # The late byte, then the launcher's SIGTERM.
+        os.write(stop.writer, bytes([signal.SIGINT, signal.SIGTERM]))
+        stop._handle(signal.SIGTERM, None)  # no KeyboardInterrupt
+        os.write(stop.writer, bytes([signal.SIGINT]))  # a real second Ctrl-C
+        with pytest.raises(KeyboardInterrupt):
+            stop._handle(signal.SIGINT, None)
+
+
+def test_a_handler_inside_a_handler_leaves_the_counting_to_it():
+    with StopRequested() as stop:
+        stop.reading = True
+        os.write(stop.writer, bytes([signal.SIGINT]))
+        stop._handle(signal.SIGINT, None)  # as if started inside the running one
+        assert not stop.requested
+        stop.reading = False
         stop._handle(signal.SIGINT, None)
         assert stop.requested
-        os.write(stop.writer, bytes([signal.SIGINT]))  # the late byte
-        assert stop.requested
-        os.write(stop.writer, bytes([signal.SIGINT]))  # a second Ctrl-C, its handler coalesced
-        with pytest.raises(KeyboardInterrupt):
-            stop.requested
 
 
 def test_one_ctrl_c_and_a_sigterm_are_one_request(tmp_path):

@@ -210,11 +210,13 @@ def test_bad_input_is_refused_in_one_line_with_nothing_trained(tmp_path, small_m
 
 
 def packed_by_im2rec(folder, prefix):
-    """MXNet's own packer, as the README shows: the list, then the records."""
+    """MXNet's own packer (through tools/im2rec.py), as the README shows: the list, then the
+    records."""
     for flags in (['--list', '--recursive', '--exts', *FORMATS],
                   ['--pass-through']):
-        done = subprocess.run([sys.executable, '-m', 'mxnet.tools.im2rec', str(prefix),
-                               str(folder), *flags], capture_output=True, text=True, timeout=120)
+        done = subprocess.run([sys.executable, os.path.join(REPO, 'tools', 'im2rec.py'),
+                               str(prefix), str(folder), *flags], capture_output=True, text=True,
+                              timeout=120)
         assert done.returncode == 0, done.stderr
     return str(prefix) + '.rec'
 
@@ -223,7 +225,7 @@ def test_a_rec_without_its_index_or_with_a_bad_record_is_refused(folder, tmp_pat
     record = packed_by_im2rec(folder, tmp_path / 'set')
     os.rename(str(tmp_path / 'set.idx'), str(tmp_path / 'kept.idx'))
     assert refused(record, tmp_path) == (
-        'error: %s has no index %s beside it (python -m mxnet.tools.im2rec writes both)'
+        'error: %s has no index %s beside it (MXNet\'s im2rec, tools/im2rec.py, writes both)'
         % (record, tmp_path / 'set.idx'))
     os.rename(str(tmp_path / 'kept.idx'), str(tmp_path / 'set.idx'))
     # A record that is no image: a file of someone's cannot be trained around.
@@ -244,6 +246,7 @@ def train(data, run, *flags):
     return done
 
 
+@in_one_suite
 def test_a_folder_run_resumes_bit_for_bit_and_refuses_other_data(folder, tmp_path):
     """Stopped after 2 iterations and resumed across the epoch end (3 an epoch): the same
     parameters and rows as 5 iterations straight. The resume finds its data by itself."""
@@ -271,6 +274,7 @@ def test_a_folder_run_resumes_bit_for_bit_and_refuses_other_data(folder, tmp_pat
     assert words.endswith(') is other data: resume it on the same images')
 
 
+@in_one_suite
 def test_a_rec_made_by_im2rec_trains_and_resumes(folder, tmp_path):
     record = packed_by_im2rec(folder, tmp_path / 'set')
     straight, stopped = tmp_path / 'straight', tmp_path / 'stopped'
