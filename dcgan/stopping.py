@@ -1,5 +1,7 @@
 """Stopping a run on request: the first Ctrl-C (SIGINT) or SIGTERM asks the loop to stop after
-the iteration under way, which then saves a checkpoint; a second Ctrl-C stops at once.
+the iteration under way, which then saves a checkpoint; a second Ctrl-C stops at once. Only a
+second SIGINT does: a Ctrl-C at a distributed job's terminal reaches every worker, and the
+launcher passes it on as SIGTERM, in either order on a busy machine; that is one request.
 
 Python runs a signal's handler only when the main thread is back in Python code; while MXNet
 computes (seconds, in C++), two Ctrl-C would trip the same flag and look like one. Each
@@ -36,6 +38,7 @@ class StopRequested:
         self.arrivals = None
         self.reading = False  # a handler is counting: one started inside it leaves it be
         self.late = collections.Counter()  # signals counted before their byte came
+        self.interrupts = 0  # Ctrl-C counted
 
     def __enter__(self):
         self.arrivals, writer = os.pipe()
@@ -73,8 +76,10 @@ class StopRequested:
             self.reading = False
 
     def _count(self, number):
-        if self.requested and number == signal.SIGINT:
-            raise KeyboardInterrupt
+        if number == signal.SIGINT:
+            self.interrupts += 1
+            if self.interrupts > 1:
+                raise KeyboardInterrupt
         if not self.requested:
             self.requested = True
             print('\nStopping after this iteration (Ctrl-C again to stop at once) ...',
