@@ -369,11 +369,11 @@ def submit_over_ssh(job, dmlc_ssh):
     return submit
 
 
-def own_words(argv):
-    """The words of `argv` that are the launcher's own: those before the command each process
-    runs (its first word that is neither a flag nor a flag's value). A --help after them is
-    the command's."""
-    takes_value = {option for action in launcher_parser()._actions if action.nargs is None
+def own_words(argv, parser):
+    """The words of `argv` that are the launcher's own (flags of `parser`, launcher_parser()):
+    those before the command each process runs (its first word that is neither a flag nor a
+    flag's value). A --help after them is the command's."""
+    takes_value = {option for action in parser._actions if action.nargs is None
                    for option in action.option_strings}
     for at, word in enumerate(argv):
         if not word.startswith('-') and (at == 0 or argv[at - 1] not in takes_value):
@@ -422,7 +422,7 @@ def parse_own_flags(argv):
     MXNet's launcher); --help (among the launcher's own flags) prints the flags and ends the
     program; a flag MXNet's launcher would choke or hang on ends it in one line (exit 2)."""
     parser = launcher_parser()
-    if {'-h', '--help'} & set(own_words(argv)):
+    if {'-h', '--help'} & set(own_words(argv, parser)):
         parser.print_help()
         parser.exit(0)
     known, command = parser.parse_known_args(argv)

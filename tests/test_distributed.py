@@ -536,7 +536,8 @@ def test_the_launcher_shows_its_flags_on_help(flags):
 
 
 def test_a_help_flag_after_the_command_is_the_command_s():
-    from launch import own_words
+    from launch import launcher_parser, own_words
+    parser = launcher_parser()
     assert own_words(['-n', '2', '--launcher', 'local', 'python', 'dcgan_mnist.py',
-                      '--help']) == ['-n', '2', '--launcher', 'local']
-    assert own_words(['--help']) == ['--help']
+                      '--help'], parser) == ['-n', '2', '--launcher', 'local']
+    assert own_words(['--help'], parser) == ['--help']
