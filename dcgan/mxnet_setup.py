@@ -185,8 +185,9 @@ if gpu_build_installed():
     preload_cuda_libraries()
 
 
-def explain_load_failure(error):
-    """One line saying why MXNet's native library did not load, and what to do about it."""
+def explain_load_failure(error, gpu_build=None):
+    """One line saying why MXNet's native library did not load, and what to do about it
+    (`gpu_build`: whether the installed MXNet is the GPU build; by default, looked up)."""
     reason = str(error).splitlines()[0]
     without_gpu = 'pip uninstall -y mxnet-cu112 && pip install -r %s' % CPU_REQUIREMENTS
     if 'libcuda.so' in reason:
@@ -196,5 +197,7 @@ def explain_load_failure(error):
         return ('MXNet\'s GPU build is installed but a CUDA 11 library is missing (%s). On a '
                 'GPU box: pip install -r %s; on a machine without a GPU: %s'
                 % (reason, GPU_REQUIREMENTS, without_gpu))
+    if gpu_build is None:
+        gpu_build = gpu_build_installed()
     return ('MXNet\'s native library could not be loaded (%s). Reinstall it: '
-            'pip install -r %s' % (reason, CPU_REQUIREMENTS))
+            'pip install -r %s' % (reason, GPU_REQUIREMENTS if gpu_build else CPU_REQUIREMENTS))

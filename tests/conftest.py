@@ -1,7 +1,11 @@
 """Fixtures, and the repository (and tools/) on sys.path so tests import its modules as the
 programs do."""
+import importlib.metadata
 import os
+import shutil
+import subprocess
 import sys
+import zipfile
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path[:0] = [REPO, os.path.join(REPO, 'tools')]
@@ -12,6 +16,7 @@ from dcgan import mxnet_setup  # noqa: E402,F401
 
 import pytest  # noqa: E402
 
+from dcgan import gpu_code  # noqa: E402
 from helpers import write_small_mnist  # noqa: E402
 
 
@@ -35,3 +40,43 @@ def small_mnist(tmp_path):
 def data_dir(tmp_path_factory):
     """A folder of small MNIST files shared by a test module's runs, as a str."""
     return str(write_small_mnist(tmp_path_factory.mktemp('data') / 'mnist'))
+
+
+GPU_WHEEL = 'mxnet-cu112==1.9.1'
+
+
+def installed_gpu_wheel_library():
+    """The installed libmxnet.so when the installed MXNet is mxnet-cu112 1.9.1 (a GPU box's
+    requirements.txt), else None."""
+    name, version = GPU_WHEEL.split('==')
+    try:
+        installed = importlib.metadata.version(name)
+    except importlib.metadata.PackageNotFoundError:
+        return None
+    return gpu_code.installed_library() if installed == version else None
+
+
+@pytest.fixture(scope='session')
+def gpu_wheel_library(tmp_path_factory):
+    """libmxnet.so of the real mxnet-cu112 1.9.1 wheel (891 MB): the one CI names
+    (DCGAN_GPU_LIBRARY, its GPU-box venv's), the installed one on a GPU box, or out of the
+    wheel pip downloads here (skipped when pip cannot)."""
+    given = os.environ.get('DCGAN_GPU_LIBRARY') or installed_gpu_wheel_library()
+    if given:
+        yield given
+        return
+    folder = tmp_path_factory.mktemp('gpu-wheel')
+    got = subprocess.run([sys.executable, '-m', 'pip', 'download', '--quiet', '--no-deps',
+                          '--dest', str(folder), GPU_WHEEL], capture_output=True, text=True,
+                         timeout=1200)
+    wheels = [name for name in os.listdir(folder) if name.endswith('.whl')]
+    if got.returncode != 0 or not wheels:
+        why = (got.stderr.strip() or 'no wheel').splitlines()[-1]
+        pytest.skip('pip could not download %s: %s' % (GPU_WHEEL, why))
+    library = folder / 'libmxnet.so'
+    with zipfile.ZipFile(folder / wheels[0]) as archive, \
+            archive.open('mxnet/libmxnet.so') as packed, open(library, 'wb') as unpacked:
+        shutil.copyfileobj(packed, unpacked, 1 << 24)
+    os.remove(folder / wheels[0])
+    yield str(library)
+    os.remove(library)

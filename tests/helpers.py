@@ -96,9 +96,11 @@ with_the_cpu_build = pytest.mark.skipif(not cpu_build(), reason='checks MXNet\'s
                                         'a GPU build is installed here')
 
 
-# Slow tests whose result does not hang on the Python (the arithmetic is MXNet's: CI checks
-# that checkpoints are byte-identical across Pythons): CI runs them in one suite, the machine
-# Python's, and sets DCGAN_SUITE=other for the rest. Run by hand, they run.
+# Slow tests whose result hangs neither on the Python nor on the MXNet build (the arithmetic
+# is MXNet's CPU arithmetic: CI checks that checkpoints are byte-identical across Pythons, and
+# tests/test_stand_in_driver.py across the CPU and GPU builds): CI runs them in one suite, the
+# machine Python's with the CPU build, and sets DCGAN_SUITE=other for the rest (the other
+# Pythons, and the GPU box's). Run by hand, they run.
 in_one_suite = pytest.mark.skipif(os.environ.get('DCGAN_SUITE') == 'other',
                                   reason='run in the suite of the machine\'s Python only')
 

@@ -6,7 +6,6 @@ import shutil
 import struct
 import subprocess
 import sys
-import zipfile
 
 import pytest
 
@@ -14,7 +13,6 @@ from dcgan import devices, gpu_code
 from helpers import REPO, with_the_cpu_build
 
 CHECK = [sys.executable, os.path.join(REPO, 'tools', 'check_gpu_install.py')]
-GPU_WHEEL = 'mxnet-cu112==1.9.1'
 
 
 def fatbin_entry(kind, architecture, payload=b'\x7fELF-or-PTX-text'):
@@ -163,30 +161,6 @@ def test_a_library_whose_code_cannot_be_told_is_not_refused(tmp_path):
 
 
 # ------------------------- mxnet-cu112's real library -------------------------
-
-@pytest.fixture(scope='module')
-def gpu_wheel_library(tmp_path_factory):
-    """libmxnet.so of the real mxnet-cu112 1.9.1 wheel (891 MB): the one CI takes out of the
-    wheel once for its suites (DCGAN_GPU_LIBRARY), or out of the wheel pip downloads here."""
-    if os.environ.get('DCGAN_GPU_LIBRARY'):
-        yield os.environ['DCGAN_GPU_LIBRARY']
-        return
-    folder = tmp_path_factory.mktemp('gpu-wheel')
-    got = subprocess.run([sys.executable, '-m', 'pip', 'download', '--quiet', '--no-deps',
-                          '--dest', str(folder), GPU_WHEEL], capture_output=True, text=True,
-                         timeout=1200)
-    wheels = [name for name in os.listdir(folder) if name.endswith('.whl')]
-    if got.returncode != 0 or not wheels:
-        why = (got.stderr.strip() or 'no wheel').splitlines()[-1]
-        pytest.skip('pip could not download %s: %s' % (GPU_WHEEL, why))
-    library = folder / 'libmxnet.so'
-    with zipfile.ZipFile(folder / wheels[0]) as archive, \
-            archive.open('mxnet/libmxnet.so') as packed, open(library, 'wb') as unpacked:
-        shutil.copyfileobj(packed, unpacked, 1 << 24)
-    os.remove(folder / wheels[0])
-    yield str(library)
-    os.remove(library)
-
 
 @pytest.mark.slow
 def test_the_real_gpu_wheel_carries_maxwell_to_ampere_and_no_ptx(gpu_wheel_library):

@@ -26,10 +26,13 @@ def test_a_users_thread_setting_is_respected():
     assert environ['OMP_NUM_THREADS'] == '1'
 
 
-def test_other_load_failures_point_to_a_reinstall():
-    line = mxnet_setup.explain_load_failure(OSError('libmxnet.so: undefined symbol: foo\nmore'))
+@pytest.mark.parametrize('gpu_build, requirements', [(False, 'requirements-cpu.txt'),
+                                                     (True, 'requirements.txt')])
+def test_other_load_failures_point_to_a_reinstall_of_the_same_build(gpu_build, requirements):
+    line = mxnet_setup.explain_load_failure(OSError('libmxnet.so: undefined symbol: foo\nmore'),
+                                            gpu_build=gpu_build)
     assert line == ("MXNet's native library could not be loaded (libmxnet.so: undefined symbol: "
-                    "foo). Reinstall it: pip install -r requirements-cpu.txt")
+                    "foo). Reinstall it: pip install -r " + requirements)
 
 
 class FakeMXNetError(Exception):
