@@ -150,7 +150,7 @@ def draw_from_onnx(args):
             return
     except SetupError as e:
         fail(e)
-    draw(args, model, groups, '%s (%s)' % (args.checkpoint, model.describe()))
+    draw(args, model, groups, '%s (%s)' % (args.checkpoint, model.describe()), 'digits')
 
 
 def draw_from_checkpoint(args):
@@ -168,7 +168,8 @@ def draw_from_checkpoint(args):
         sampler = sampler_from_checkpoint(found, state, ctx, args.averaged)
     except (checkpoint.CheckpointError, devices.ContextError, SetupError) as e:
         fail(e)
-    draw(args, sampler, groups, found)
+    draw(args, sampler, groups, found,
+         'digits' if state['data'] == run_state.MNIST_DATA else 'images')
 
 
 def check_request(args):
@@ -184,9 +185,10 @@ def check_request(args):
         raise SetupError('--arithmetic %s' % e) from None
 
 
-def draw(args, generator, groups, source):
+def draw(args, generator, groups, source, drawn):
     """What was asked of `generator` (a Sampler or an OnnxGenerator): a walk, the arithmetic,
-    or the grid; written, and said in one line."""
+    or the grid; written, and said in one line, naming what was drawn (`drawn`: 'digits' for
+    an MNIST run, 'images' for a run on one's own)."""
     from dcgan import latent_figures
     from dcgan.console import sampling_progress
     if args.walk:
@@ -203,7 +205,7 @@ def draw(args, generator, groups, source):
         images, _ = generator.sample(args.num, args.seed,
                                      sampling_progress(args.num, generator.batch_size))
         write_grid(args, images)
-        what = '%d digits from %s to %s' % (args.num, source, args.out)
+        what = '%d %s from %s to %s' % (args.num, drawn, source, args.out)
     if args.npy:
         write_npy(images, args.npy)
     print('Wrote %s%s' % (what, ' and ' + args.npy if args.npy else ''))

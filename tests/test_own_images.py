@@ -301,6 +301,7 @@ def test_scores_are_for_mnist_runs_only_and_the_rest_goes_on(folder, tmp_path):
                             '8', '--out', str(tmp_path / 'drawn.png')], capture_output=True,
                            text=True, env=headless_env(), timeout=300)
     assert drawn.returncode == 0, drawn.stderr
+    assert drawn.stdout.startswith('Wrote 8 images from ')   # not digits
     assert (tmp_path / 'drawn.png').read_bytes().startswith(b'\x89PNG')
 
 
