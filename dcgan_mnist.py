@@ -29,6 +29,7 @@ if __name__ == '__main__':
     interrupts.exit_at_once_while_starting()
 from dcgan.framework import mx  # noqa: E402
 
+import contextlib
 import functools
 import math
 import os
@@ -365,6 +366,22 @@ def create_output_dir(path):
     check_writable_folder(path, '--output-dir')
 
 
+@contextlib.contextmanager
+def output_dir_for_this_start(path, new):
+    """Creates a new run's folder `path` (when `new`) for the block, and removes it again when
+    the block fails (an error found late, Ctrl-C): a failed start leaves nothing behind. A
+    folder that was there before is never removed."""
+    made = new and not os.path.isdir(path)
+    try:
+        if new:
+            create_output_dir(path)
+        yield
+    except BaseException:
+        if made and os.path.isdir(path):
+            shutil.rmtree(path, ignore_errors=True)
+        raise
+
+
 def create_kvstore(args):
     """MXNet's distributed kvstore for --kvstore dist_sync, else None (a single process)."""
     if args.kvstore == 'local':
@@ -517,11 +534,7 @@ def set_up(args):
     started = time.perf_counter()
     images, data, words = load_image_iter(args, (rank, workers))
     print('%s, ready in %.1f s' % (words, time.perf_counter() - started), flush=True)
-    new_folder = rank == 0 and not found
-    made = new_folder and not os.path.isdir(args.output_dir)
-    try:
-        if new_folder:
-            create_output_dir(args.output_dir)
+    with output_dir_for_this_start(args.output_dir, new=rank == 0 and not found):
         mx.random.seed(args.seed)
         networks = dict(ctx=ctx, batch_size=args.batch_size, lr=args.lr, beta1=args.beta1,
                         sigma=args.init_sigma, kvstore=kvstore or 'local', dtype=args.dtype)
@@ -557,10 +570,6 @@ def set_up(args):
                 exit_stalled_worker, rank, workers, args)),
             total=total, resumed_from=found, distributed=kvstore is not None, rank=rank,
             workers=workers)
-    except BaseException:  # an error found late, Ctrl-C: a new run's folder goes again
-        if made and os.path.isdir(args.output_dir):
-            shutil.rmtree(args.output_dir, ignore_errors=True)
-        raise
 
 
 # ============================== the loop ==============================

@@ -266,16 +266,16 @@ def _open_folder(folder, cache_dir):
         raise ImageDataError('%s holds no image: no .jpg, .png, .bmp or .tiff file in it or '
                              'in any folder below it' % folder)
     key = folder_fingerprint(folder, names)
-    record_path = os.path.join(cache_dir, key[:32] + '.rec')
-    verdict = _read_verdict(record_path)
+    record_path, verdict_path = _cached(cache_dir, key, '.rec'), _cached(cache_dir, key, '.json')
+    verdict = _read_verdict(verdict_path)
     if verdict is None:
         os.makedirs(cache_dir, exist_ok=True)
-        partial = '%s.%d.partial' % (record_path[:-len('.rec')], os.getpid())
+        partial = _cached(cache_dir, key, '.%d.partial' % os.getpid())
         skipped = pack_folder(folder, names, partial + '.rec')
         verdict = {'images': len(names) - len(skipped), 'skipped': skipped}
         os.replace(partial + '.idx', _index_of(record_path))
         os.replace(partial + '.rec', record_path)
-        _write_verdict(record_path, verdict)
+        _write_verdict(verdict_path, verdict)
     if verdict['images'] == 0:
         raise ImageDataError('%s holds no image MXNet can decode: all %d were left out (%s: %s)'
                              % ((folder, len(names)) + tuple(verdict['skipped'][0])))
@@ -287,7 +287,7 @@ def _open_folder(folder, cache_dir):
 def _open_record_file(record_path, cache_dir):
     offsets = read_index(record_path)
     key = record_fingerprint(record_path)
-    verdict_path = os.path.join(cache_dir, key[:32] + '.rec')  # its verdict's name only
+    verdict_path = _cached(cache_dir, key, '.json')   # the file is the user's: only its verdict
     if _read_verdict(verdict_path) is None:
         check_records(record_path, len(offsets))
         os.makedirs(cache_dir, exist_ok=True)
@@ -296,14 +296,15 @@ def _open_record_file(record_path, cache_dir):
     return Images(identity, record_path, [])
 
 
-def _verdict_path(record_path):
-    return record_path[:-len('.rec')] + '.json'
+def _cached(cache_dir, key, extension):
+    """The cache's file for the data of fingerprint `key`, by its extension."""
+    return os.path.join(cache_dir, key[:32] + extension)
 
 
-def _read_verdict(record_path):
-    """The cached verdict of a pack or a check ({'images', 'skipped'}), or None."""
+def _read_verdict(path):
+    """The cached verdict of a pack or a check ({'images', 'skipped'}) at `path`, or None."""
     try:
-        with open(_verdict_path(record_path)) as f:
+        with open(path) as f:
             verdict = json.load(f)
         if (isinstance(verdict, dict) and isinstance(verdict.get('images'), int)
                 and isinstance(verdict.get('skipped'), list)):
@@ -313,12 +314,12 @@ def _read_verdict(record_path):
     return None
 
 
-def _write_verdict(record_path, verdict):
+def _write_verdict(path, verdict):
     """Written last, whole (a rename): a pack counts as done only once its verdict is there."""
-    partial = '%s.%d.partial' % (_verdict_path(record_path), os.getpid())
+    partial = '%s.%d.partial' % (path, os.getpid())
     with open(partial, 'w') as f:
         json.dump(verdict, f)
-    os.replace(partial, _verdict_path(record_path))
+    os.replace(partial, path)
 
 
 # ============================== batches ==============================

@@ -96,13 +96,20 @@ with_the_cpu_build = pytest.mark.skipif(not cpu_build(), reason='checks MXNet\'s
                                         'a GPU build is installed here')
 
 
-# Slow tests whose result hangs neither on the Python nor on the MXNet build (the arithmetic
-# is MXNet's CPU arithmetic: CI checks that checkpoints are byte-identical across Pythons, and
-# tests/test_stand_in_driver.py across the CPU and GPU builds): CI runs them in one suite, the
-# machine Python's with the CPU build, and sets DCGAN_SUITE=other for the rest (the other
-# Pythons, and the GPU box's). Run by hand, they run.
-in_one_suite = pytest.mark.skipif(os.environ.get('DCGAN_SUITE') == 'other',
-                                  reason='run in the suite of the machine\'s Python only')
+# Slow tests whose result hangs neither on the Python nor on the MXNet build: their subject is
+# MXNet's CPU arithmetic or files, and CI checks that checkpoints are byte-identical across
+# Pythons and (tests/test_stand_in_driver.py) across the CPU and GPU builds. CI runs each in one
+# of its suites, named by DCGAN_SUITE: `machine` (the machine's Python, the CPU build) or
+# `gpu-box` (the GPU build), shared out so that neither is much the longer; the other Pythons'
+# suites (`other`) run none of them. Run by hand (DCGAN_SUITE unset), they all run.
+SUITES = ('machine', 'gpu-box')
+
+
+def in_one_suite(suite='machine'):
+    assert suite in SUITES, suite
+    running = os.environ.get('DCGAN_SUITE')
+    return pytest.mark.skipif(running is not None and running != suite,
+                              reason='run once in CI, in its %s suite' % suite)
 
 
 # The distributed test: each worker's batches, also fed to the single-process check.

@@ -8,9 +8,10 @@ import numpy as np
 
 import average_study
 from dcgan import checkpoint
-from helpers import REPO, headless_env, where_no_gpu
+from helpers import REPO, headless_env, in_one_suite, where_no_gpu
 
 
+@in_one_suite()  # MXNet's arithmetic, the same on every Python and build
 def test_a_study_run_keeps_every_average_and_scores_it(data_dir, tmp_path):
     run = str(tmp_path / 'run')
     study = [sys.executable, os.path.join(REPO, 'tools', 'average_study.py')]
@@ -52,6 +53,7 @@ def test_a_study_run_keeps_every_average_and_scores_it(data_dir, tmp_path):
         assert json.load(f) == scores
 
 
+@in_one_suite()
 @where_no_gpu  # the study trains where --context auto puts it; bits are compared on the CPU
 def test_the_program_s_average_is_the_study_s_choice_bit_for_bit(data_dir, tmp_path):
     """`--average-generator` with no value keeps the average the README scored as the

@@ -24,8 +24,8 @@ import sample
 import score
 from dcgan import checkpoint, run_state
 from dcgan.framework import mx
-from helpers import (ON_CPU, REPO, assert_same_checkpoint_params, headless_env, metric_rows,
-                     run_program)
+from helpers import (ON_CPU, REPO, assert_same_checkpoint_params, headless_env, in_one_suite,
+                     metric_rows, run_program)
 
 RUN_FLAGS = ON_CPU + ['--batch-size', '8', '--seed', '5', '--no-show', '--vis-every', '100']
 ITERATIONS = 6
@@ -413,6 +413,7 @@ def kill_during_save(process, run, save_number, delay):
                                                               process.stderr.read()))
 
 
+@in_one_suite('gpu-box')  # the checkpoint writer's files: the same on every Python and build
 def test_sigkill_at_many_moments_of_a_save_then_resume_equals_an_unstopped_run(
         reference_run, data_dir, tmp_path):
     rng = random.Random(2024)

@@ -18,7 +18,7 @@ from helpers import REPO, in_one_suite
 sys.path.insert(0, os.path.join(REPO, 'examples'))
 import gaussian_gan  # noqa: E402
 
-pytestmark = in_one_suite  # MXNet's arithmetic, the same on every Python
+pytestmark = in_one_suite()  # MXNet's arithmetic, the same on every Python
 
 MEAN_TOLERANCE = 1.5
 ANGLE_TOLERANCE = 15.0

@@ -66,7 +66,7 @@ def draw(source, *flags, cwd):
     return done
 
 
-@in_one_suite  # MXNet's and onnxruntime's arithmetic, the same on every Python
+@in_one_suite()  # MXNet's and onnxruntime's arithmetic, the same on every Python
 @pytest.mark.parametrize('flags', [['--walk', '3', '--steps', '5'],
                                    ['--num', '16', '--arithmetic', '0,1,2 - 3,4,5 + 6,7,8']])
 def test_both_routes_draw_the_same_pictures(run_and_model, tmp_path, flags):

@@ -246,7 +246,7 @@ def train(data, run, *flags):
     return done
 
 
-@in_one_suite
+@in_one_suite()
 def test_a_folder_run_resumes_bit_for_bit_and_refuses_other_data(folder, tmp_path):
     """Stopped after 2 iterations and resumed across the epoch end (3 an epoch): the same
     parameters and rows as 5 iterations straight. The resume finds its data by itself."""
@@ -274,7 +274,7 @@ def test_a_folder_run_resumes_bit_for_bit_and_refuses_other_data(folder, tmp_pat
     assert words.endswith(') is other data: resume it on the same images')
 
 
-@in_one_suite
+@in_one_suite()
 def test_a_rec_made_by_im2rec_trains_and_resumes(folder, tmp_path):
     record = packed_by_im2rec(folder, tmp_path / 'set')
     straight, stopped = tmp_path / 'straight', tmp_path / 'stopped'
@@ -331,7 +331,7 @@ def test_the_made_discs_are_discs_by_the_measure_and_noise_is_not(tmp_path):
     assert made_shapes.disc_share(np.full((4, 3, 64, 64), 0.8)) == 0.0  # the ground alone
 
 
-@in_one_suite
+@in_one_suite('gpu-box')  # the longest of them: the machine suite has the rest
 def test_training_on_made_discs_learns_to_draw_discs(tmp_path):
     """200 iterations at batch 8 on 600 made discs: a fifth or more of the samples are round
     discs (measured: seeds 1 and 2, 24% and 20%; 0% at 100 iterations), an untrained generator's

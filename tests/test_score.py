@@ -13,7 +13,7 @@ import pytest
 import train_classifier
 from dcgan import averaging, checkpoint, health, lenet, mnist, scoring
 from dcgan.framework import mx
-from helpers import ON_CPU, REPO, headless_env, run_program
+from helpers import ON_CPU, REPO, headless_env, in_one_suite, run_program
 
 
 # ============================== statistics ==============================
@@ -185,6 +185,7 @@ def test_the_real_digits_statistics_are_cached_and_a_damaged_entry_recomputed(
     assert not [path for path in cache.iterdir() if path.name.endswith('.partial')]
 
 
+@in_one_suite()  # MXNet's arithmetic, the same on every Python and build
 def test_scores_are_the_same_with_one_or_two_threads(scored_run, tmp_path):
     """The real test digits, 256 samples: each run computes everything afresh."""
     outputs = []

@@ -16,7 +16,7 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 import visualize
 from dcgan import event_log
 from dcgan.csv_log import FIELDS
-from helpers import ON_CPU, REPO, headless_env, run_program
+from helpers import ON_CPU, REPO, headless_env, in_one_suite, run_program
 
 BATCH = 8
 # The small MNIST's 52 digits make an epoch of 7 iterations: every run here is within one.
@@ -104,6 +104,7 @@ def test_the_run_ends_with_progress_gif_of_its_grids(scored_run):
     assert gif.n_frames == 3  # the grids of iterations 2, 4 and 6
 
 
+@in_one_suite()  # event files: the same on every Python and build
 def test_a_resume_from_an_earlier_checkpoint_leaves_every_step_once(data_dir, tmp_path):
     """A run to 5 with a checkpoint at 3; resumed from that checkpoint to 7: the events of 4
     and 5 that the first run wrote are dropped, as metrics.csv's rows are, and 4..7 come from

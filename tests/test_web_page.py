@@ -45,7 +45,7 @@ def missing():
 # missing part fails the test.
 pytestmark = [pytest.mark.skipif(bool(missing()) and not os.environ.get('CI'),
                                  reason='needs %s' % ', '.join(missing())),
-              in_one_suite]  # the browser's side is the same whatever runs Python
+              in_one_suite()]  # the browser's side is the same whatever runs Python
 
 
 @pytest.fixture(scope='module')
