@@ -66,12 +66,13 @@ def headless_env(**extra):
 ON_CPU = ['--context', 'cpu']
 
 
-def run_program(*args, env=None, timeout=600, context=ON_CPU):
-    """Run `python dcgan_mnist.py ARGS` headless, on the CPU unless ARGS name the devices (or
-    `context` is None: --context auto); returns the CompletedProcess."""
+def run_program(*args, env=None, timeout=600, context=ON_CPU, python=sys.executable):
+    """Run `python dcgan_mnist.py ARGS` headless (with this Python unless `python` names
+    another), on the CPU unless ARGS name the devices (or `context` is None: --context auto);
+    returns the CompletedProcess."""
     named = any(arg.split('=')[0] in ('--context', '--gpus') for arg in args)
     args = list(args) + ([] if named or context is None else context)
-    return subprocess.run([sys.executable, os.path.join(REPO, 'dcgan_mnist.py')] + args,
+    return subprocess.run([python, os.path.join(REPO, 'dcgan_mnist.py')] + args,
                           capture_output=True, text=True, env=headless_env(**(env or {})),
                           timeout=timeout)
 

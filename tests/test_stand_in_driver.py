@@ -12,7 +12,8 @@ import sys
 
 import pytest
 
-from helpers import REPO, cpu_build, headless_env
+from dcgan import checkpoint
+from helpers import REPO, cpu_build, headless_env, run_program
 from test_program import one_error_line
 
 SOURCE = os.path.join(REPO, 'tests', 'stand_in_libcuda.c')
@@ -42,10 +43,10 @@ def dynamic_symbols(library, which):
     return {line.split()[-1].split('@')[0] for line in listed.splitlines() if line.strip()}
 
 
-def with_driver(folder):
-    """A headless environment whose libraries are looked up first in `folder` (None: nowhere
-    but the system's)."""
-    return headless_env(LD_LIBRARY_PATH=folder or '')
+def driver_in(folder):
+    """The variables that have libraries looked up first in `folder` (None: in the system's
+    places only)."""
+    return {'LD_LIBRARY_PATH': folder or ''}
 
 
 def test_the_stand_in_answers_no_device(tmp_path):
@@ -74,7 +75,8 @@ def test_the_stand_in_defines_every_driver_function_the_gpu_wheel_imports(tmp_pa
 def system_has_a_driver():
     """Whether a libcuda.so.1 loads here without the stand-in (a real NVIDIA driver)."""
     loaded = subprocess.run([sys.executable, '-c', 'import ctypes; ctypes.CDLL("libcuda.so.1")'],
-                            capture_output=True, env=with_driver(None), timeout=60)
+                            capture_output=True, env=headless_env(**driver_in(None)),
+                            timeout=60)
     return loaded.returncode == 0
 
 
@@ -82,8 +84,7 @@ def system_has_a_driver():
 def test_the_gpu_build_without_a_driver_is_refused_in_one_line():
     if system_has_a_driver():
         pytest.skip('this machine has an NVIDIA driver')
-    result = subprocess.run([sys.executable, os.path.join(REPO, 'dcgan_mnist.py'), '--help'],
-                            capture_output=True, text=True, env=with_driver(None), timeout=120)
+    result = run_program('--help', env=driver_in(None), context=None)
     assert result.returncode == 1
     assert one_error_line(result) == (
         "error: MXNet's GPU build is installed but no NVIDIA driver was found (libcuda.so.1: "
@@ -91,13 +92,12 @@ def test_the_gpu_build_without_a_driver_is_refused_in_one_line():
         "GPU: pip uninstall -y mxnet-cu112 && pip install -r requirements-cpu.txt")
 
 
-def three_iterations(python, run, data_dir, env):
-    """Train 3 iterations at batch 8 with `python`, the device chosen by the tutorial's rule
-    (--context auto); returns the CompletedProcess."""
-    return subprocess.run(
-        [python, os.path.join(REPO, 'dcgan_mnist.py'), '--data-dir', data_dir, '--batch-size',
-         '8', '--max-iters', '3', '--seed', '0', '--no-show', '--output-dir', str(run)],
-        capture_output=True, text=True, env=env, timeout=600)
+def three_iterations(python, run, data_dir, driver):
+    """Train 3 iterations at batch 8 with `python` and the driver in folder `driver`, the device
+    chosen by the tutorial's rule (--context auto); returns the CompletedProcess."""
+    return run_program('--data-dir', data_dir, '--batch-size', '8', '--max-iters', '3',
+                       '--seed', '0', '--no-show', '--output-dir', str(run), python=python,
+                       env=driver_in(driver), context=None)
 
 
 def same_files(folder_a, folder_b):
@@ -120,16 +120,16 @@ def test_the_gpu_build_with_the_stand_in_trains_on_the_cpu_as_the_cpu_build_does
         pytest.skip(message)
     asked = subprocess.run([cpu_python, '-c', 'import mxnet; '
                             'print(mxnet.runtime.Features().is_enabled("CUDA"))'],
-                           capture_output=True, text=True, env=with_driver(None), timeout=120)
+                           capture_output=True, text=True, env=headless_env(**driver_in(None)),
+                           timeout=120)
     assert asked.stdout.split()[-1:] == ['False'], '%s=%s: not the CPU build (%s)' % (
         CPU_BUILD_PYTHON, cpu_python, asked.stderr.strip())
     stand_in = build_stand_in(tmp_path)
-    on_gpu_build = three_iterations(sys.executable, tmp_path / 'gpu-build', data_dir,
-                                    with_driver(stand_in))
+    on_gpu_build = three_iterations(sys.executable, tmp_path / 'gpu-build', data_dir, stand_in)
     assert on_gpu_build.returncode == 0, on_gpu_build.stderr
     assert on_gpu_build.stdout.startswith('No GPU visible to MXNet: training on the CPU')
     assert 'Training on cpu(0)' in on_gpu_build.stdout
-    on_cpu_build = three_iterations(cpu_python, tmp_path / 'cpu-build', data_dir, with_driver(None))
+    on_cpu_build = three_iterations(cpu_python, tmp_path / 'cpu-build', data_dir, None)
     assert on_cpu_build.returncode == 0, on_cpu_build.stderr
-    final = os.path.join('checkpoints', 'iter-0000003')
-    assert same_files(tmp_path / 'gpu-build' / final, tmp_path / 'cpu-build' / final)
+    assert same_files(*(checkpoint.checkpoint_dir(str(tmp_path / build), 3)
+                        for build in ('gpu-build', 'cpu-build')))
