@@ -42,8 +42,8 @@ from dataclasses import dataclass
 import numpy as np
 
 import symbols
-from dcgan import (bfloat16, checkpoint, devices, hooks, mnist, notebook, own_images, run_lock,
-                   run_state, watchdog)
+from dcgan import (bfloat16, checkpoint, devices, hooks, mnist, notebook, own_images,
+                   run_length, run_lock, run_state, watchdog)
 from dcgan.interrupts import EXIT_INTERRUPTED
 from dcgan.averaging import DEFAULT_DECAY
 from dcgan.cli import (Check, OneLineArgumentParser, SetupError, check_writable_folder,
@@ -60,7 +60,6 @@ from rand_iter import RandIter
 
 # The tutorial's hyper-parameters.
 BATCH_SIZE = 64
-EPOCHS = 1
 LEARNING_RATE = 0.0002
 BETA1 = 0.5
 INIT_SIGMA = 0.02
@@ -81,6 +80,7 @@ PROGRAM = 'python dcgan_mnist.py'
 EXIT_STALLED = 1
 STALL_TIMEOUT = 120      # seconds without an iteration before a distributed worker gives up
 SCORE_SAMPLES = 1000
+LENGTH_FLAGS = ('--epochs', '--max-iters')
 
 
 # ============================== command line ==============================
@@ -92,10 +92,13 @@ def default_output_dir():
 def parse_args(argv=None):
     parser = OneLineArgumentParser(description='Train the MXNet Module-API DCGAN on MNIST.')
     run = parser.add_argument_group('run')
-    run.add_argument('--epochs', type=positive_int, default=EPOCHS,
-                     help='passes over the 70,000 images (default: %(default)s)')
+    run.add_argument('--epochs', type=positive_int, default=None,
+                     help='passes over the data (default: MNIST, the tutorial\'s one epoch; '
+                          'your own images, as many passes as show the tutorial\'s %d '
+                          'images: dcgan/run_length.py)' % run_length.TUTORIAL_IMAGES)
     run.add_argument('--max-iters', type=positive_int, default=None,
-                     help='stop when this many iterations are done in all, for quick runs')
+                     help='train this many iterations in all (with --epochs: the smaller '
+                          'goal)')
     run.add_argument('--data', default=None, metavar='PATH',
                      help='train on your own images instead of MNIST: a folder of them '
                           '(JPEG, PNG, BMP, ...; searched recursively; the shorter side '
@@ -344,7 +347,7 @@ class Training:
     console: Console
     guard: watchdog.StallWatchdog
     stop_vote: StopVote         # whether to stop after an iteration (every worker alike)
-    total: int                  # iterations done when the run ends
+    length: run_length.RunLength  # the goal: total iterations, passes over the data
     resumed_from: str = None    # the checkpoint it continues from
     distributed: bool = False   # one of several workers (--kvstore dist_sync)
     rank: int = 0               # this worker's number then
@@ -420,7 +423,9 @@ def open_run(args, chief=True):
         args.data = trained_on['path']  # its own images, unless --data says where they are now
     elif args.data is not None and trained_on == run_state.MNIST_DATA:
         raise SetupError('the run was trained on MNIST; --data %s is other data' % args.data)
-    args.output_dir = os.path.dirname(os.path.dirname(os.path.abspath(found)))
+    run_dir = os.path.dirname(os.path.dirname(os.path.abspath(found)))
+    # Named as the user named it: relative when --resume was, as a new run's is.
+    args.output_dir = run_dir if os.path.isabs(args.resume) else os.path.relpath(run_dir)
     return found, saved
 
 
@@ -551,10 +556,12 @@ def set_up(args):
             settings = {name: getattr(args, name) for name in run_state.SETTINGS}
             state = run_state.fresh(settings, generator, data, **shape)
 
-        total = args.epochs * state.iterations_per_epoch
-        if args.max_iters is not None:
-            total = min(total, args.max_iters)
-        console = Console(total, args.batch_size, state.done, show_figures=not args.no_show)
+        length = run_length.run_length(
+            args.epochs, args.max_iters, state.iterations_per_epoch,
+            images_per_pass=images.num_data * workers,
+            images_per_iteration=args.batch_size * workers, own_images=args.data is not None)
+        console = Console(length.total, args.batch_size, state.done,
+                          show_figures=not args.no_show)
         return Training(
             args=args, ctx=ctx, state=state, generator=generator, discriminator=discriminator,
             judge=build_judge(discriminator), images=images,
@@ -568,17 +575,17 @@ def set_up(args):
             # Started by a distributed run only; a single process never waits for anyone.
             guard=watchdog.StallWatchdog(args.stall_timeout, functools.partial(
                 exit_stalled_worker, rank, workers, args)),
-            total=total, resumed_from=found, distributed=kvstore is not None, rank=rank,
+            length=length, resumed_from=found, distributed=kvstore is not None, rank=rank,
             workers=workers)
 
 
 # ============================== the loop ==============================
 
 def train_loop(t, stop):
-    """The tutorial's loop over epochs and batches, until `t.total` iterations are done or
-    `stop.requested` (then raises Interrupted, a checkpoint saved)."""
-    state = t.state
-    while state.done < t.total:
+    """The tutorial's loop over epochs and batches, until `t.length.total` iterations are done
+    or `stop.requested` (then raises Interrupted, a checkpoint saved)."""
+    state, total = t.state, t.length.total
+    while state.done < total:
         epoch, skip = divmod(state.done, state.iterations_per_epoch)
         t.images.reset()
         t.images.skip(skip)  # a resumed run picks up mid-epoch: same order
@@ -595,8 +602,8 @@ def train_loop(t, stop):
                 t.hooks.after_iteration(hooks.Iteration(
                     state.done, epoch, number, result, real, time.perf_counter() - started,
                     epoch_end=number == state.iterations_per_epoch,
-                    last=state.done == t.total))
-            if state.done == t.total:
+                    last=state.done == total))
+            if state.done == total:
                 break
             if t.stop_vote.agreed(stop.requested):
                 with t.guard.paused():
@@ -632,6 +639,15 @@ def resume_command(args, run_dir=None):
         return '%s %s' % (PROGRAM, shlex.join(resume_argv(args.argv, run_dir)))
     return (launch_resume_command(run_dir)
             or 'the launch command again, its workers given --resume %s' % run_dir)
+
+
+def finished_run_line(args, done, length):
+    """What a resume of a run that has reached its goal says: that it has, and the command
+    that trains it as long again (a longer --max-iters; a given --epochs would cut it)."""
+    further = resume_argv(args.argv, args.output_dir, drop=LENGTH_FLAGS)
+    return ('The run in %s has reached its goal: %s done. To train it further, give it a '
+            'longer one: %s %s' % (args.output_dir, run_length.count(done, 'iteration'), PROGRAM,
+                                    shlex.join(further + ['--max-iters', str(2 * done)])))
 
 
 def exit_stalled_worker(rank, workers, args, waited, limit):
@@ -674,13 +690,18 @@ def start(args):
 def run(t):
     """Train a set-up run to its end, saying where it goes and how it ended."""
     args = t.args
+    if t.resumed_from and t.state.done >= t.length.total:
+        t.hooks.close()
+        if t.rank == 0:
+            print(finished_run_line(args, t.state.done, t.length))
+        return
     if t.resumed_from:
         print('Resuming %s at iteration %d' % (t.resumed_from, t.state.done))
     worker = ' as worker %d of %d' % (t.rank, t.workers) if t.distributed else ''
     arithmetic = ' in bfloat16' if args.dtype == 'bfloat16' else ''
-    print('Training on %s%s%s with seed %d: %d iterations; the run goes to %s'
-          % (t.ctx, arithmetic, worker, args.seed, t.total - t.state.done, args.output_dir),
-          flush=True)
+    print('Training on %s%s%s with seed %d: %s; the run goes to %s'
+          % (t.ctx, arithmetic, worker, args.seed, t.length.describe(t.state.done),
+             args.output_dir), flush=True)
     if t.distributed:
         t.guard.start()
     try:
@@ -699,12 +720,14 @@ def run(t):
     except (checkpoint.SaveError, OSError) as e:  # a full disk, a write error
         t.console.progress.clear()
         fail('%s; %s' % (describe_write_error(e), where_to_resume(args)))
+    except own_images.ImageDataError as e:  # the images changed while the run read them
+        t.console.progress.clear()
+        fail('%s; %s' % (e, where_to_resume(args)))
     finally:
         t.hooks.close()
-    t.console.say('Done: %d iterations in all. Checkpoints in %s; draw digits with: python '
-                  'sample.py %s' % (t.state.done, os.path.join(args.output_dir,
-                                                               checkpoint.CHECKPOINTS),
-                                    args.output_dir))
+    t.console.say('Done: %s in all. Checkpoints in %s; draw digits with: python sample.py %s'
+                  % (run_length.count(t.state.done, 'iteration'),
+                     os.path.join(args.output_dir, checkpoint.CHECKPOINTS), args.output_dir))
 
 
 if __name__ == '__main__':  # also under %run in a notebook

@@ -31,10 +31,10 @@ import json
 import os
 import re
 import shutil
-import stat
 
 import numpy as np
 
+from dcgan import given_files
 from dcgan.framework import mx
 
 CHECKPOINTS = 'checkpoints'
@@ -85,21 +85,11 @@ def _open_regular(path, limit=None):
     (not a symbolic link, a device, a pipe or a folder) of at most `limit` bytes: no read of a
     checkpoint can hang, run without end, or follow a link out of its folder."""
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
-    except OSError as e:
-        if e.errno == errno.ELOOP:
-            raise CheckpointError('%s is a symbolic link, not a file' % path) from None
-        raise CheckpointError('%s is missing or unreadable (%s)' % (path, e.strerror)) from None
-    info = os.fstat(fd)
-    if not stat.S_ISREG(info.st_mode):
-        os.close(fd)
-        raise CheckpointError('%s is not a regular file' % path)
-    if limit is not None and info.st_size > limit:
-        os.close(fd)
-        raise CheckpointError('%s is %d bytes, more than a checkpoint of this run holds there '
-                              '(at most %d)' % (path, info.st_size, limit))
-    os.set_blocking(fd, True)
-    return os.fdopen(fd, 'rb')
+        return given_files.open_regular(
+            path, limit, follow_links=False,
+            too_large='more than a checkpoint of this run holds there')
+    except given_files.FileRefused as e:
+        raise CheckpointError(str(e)) from None
 
 
 def _file_sha256(path, limit=None):

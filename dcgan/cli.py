@@ -244,16 +244,18 @@ def command_to(command):
     return lambda path: '%s %s' % (command, shlex.quote(path))
 
 
-def resume_argv(argv, run_dir):
+def resume_argv(argv, run_dir, drop=()):
     """The program's flags `argv` made to continue the run in `run_dir`: --resume RUN first,
-    its --output-dir and --resume (with their values) and --overwrite gone, every other flag
-    kept as given (the goal, --epochs or --max-iters, and the output options, which a resumed
-    run takes anew; repeating a training setting is allowed, changing one is refused)."""
+    its --output-dir and --resume (with their values) and --overwrite gone, and the
+    value-taking flags `drop` too; every other flag kept as given (the goal, --epochs or
+    --max-iters, and the output options, which a resumed run takes anew; repeating a training
+    setting is allowed, changing one is refused)."""
+    dropped = ('--output-dir', '--resume') + tuple(drop)
     words, rest = [], iter(argv)
     for word in rest:
-        if word in ('--output-dir', '--resume'):
+        if word in dropped:
             next(rest, None)
-        elif word == '--overwrite' or word.startswith(('--output-dir=', '--resume=')):
+        elif word == '--overwrite' or word.startswith(tuple(flag + '=' for flag in dropped)):
             pass
         else:
             words.append(word)

@@ -10,13 +10,11 @@ draws (dcgan/sampling.py), so the digits depend on the batch they are drawn in: 
 says its batch size, and digits are drawn in full batches of it (dcgan/drawing.py), which
 makes a seed give the same digits here as from the checkpoint with MXNet.
 """
-import os
 import re
-import stat
 
 import onnxruntime
 
-from dcgan import drawing
+from dcgan import drawing, given_files
 from dcgan.cli import Check, SetupError, positive_int
 
 # The model file is read whole before onnxruntime sees it: a bound on what is read. The
@@ -102,17 +100,10 @@ def read_model_bytes(path):
     """The bytes of the model file `path`: a regular file (a FIFO or a device is refused
     without blocking) of at most MAX_MODEL_BYTES."""
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
-    except OSError as e:
-        raise ModelError('cannot read %s: %s' % (path, e.strerror)) from None
-    with os.fdopen(fd, 'rb') as f:
-        info = os.fstat(fd)
-        if not stat.S_ISREG(info.st_mode):
-            raise ModelError('%s is not a regular file' % path)
-        if info.st_size > MAX_MODEL_BYTES:
-            raise ModelError('%s is %d bytes, more than any generator of this program (%d)'
-                             % (path, info.st_size, MAX_MODEL_BYTES))
-        return f.read(MAX_MODEL_BYTES + 1)
+        return given_files.read_regular(path, MAX_MODEL_BYTES,
+                                        too_large='more than any generator of this program')
+    except given_files.FileRefused as e:
+        raise ModelError(str(e)) from None
 
 
 def _free_or(dimension, expected):

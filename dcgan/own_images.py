@@ -36,17 +36,17 @@ import hashlib
 import io
 import json
 import os
-import struct
 import sys
 
 import numpy as np
 
-from dcgan import REPOSITORY, mnist
+from dcgan import REPOSITORY, given_files, mnist, record_file
 
 CACHE_ENV = 'DCGAN_IMAGE_CACHE'  # where packed folders go, when not data/image_cache
-CACHE_FORMAT = 1  # of the packed files and their verdict; a change makes a new cache key
+CACHE_FORMAT = 2  # of the packed files and their verdict; a change makes a new cache key
 ORDER_SEED = 1    # the tutorial's np.random.seed(1) for MNIST's order, here too
 MAX_PIXELS = 64 * 1024 * 1024  # larger is refused from its header: a decompression bomb
+MAX_FILE_BYTES = 256 * 1024 * 1024  # an image file larger is left out before it is read
 # The files of a folder looked at, by their extensions, and of those the formats (as Pillow
 # names them from their headers) that the OpenCV inside MXNet 1.9.1's wheel decodes: tried,
 # WebP and PPM/PGM fail there (and a WebP record makes ImageRecordIter die of SIGFPE), GIF
@@ -70,10 +70,12 @@ class BadImage(Exception):
 def check_image(data):
     """Raise BadImage unless `data` (a file's bytes) is an image MXNet's decoder reads, of a
     sane size, whole. Only its header is decoded (Pillow), never its pixels."""
-    from PIL import Image
+    from PIL import Image, UnidentifiedImageError
     try:
         image = Image.open(io.BytesIO(data))
         image_format, (width, height) = image.format, image.size
+    except UnidentifiedImageError:  # its words name Python's buffer object, not the file
+        raise BadImage('not an image (no format Pillow knows begins so)') from None
     except Exception as e:  # Pillow raises many kinds for a file that is not an image
         raise BadImage('not an image (%s)' % (str(e).splitlines()[0] if str(e) else
                                               type(e).__name__)) from None
@@ -123,7 +125,10 @@ def folder_fingerprint(folder, names):
     lines = []
     for name in names:
         try:
-            info = os.stat(os.path.join(folder, name))
+            try:
+                info = os.stat(os.path.join(folder, name))
+            except FileNotFoundError:  # a link to nothing: the link's own (it is left out)
+                info = os.lstat(os.path.join(folder, name))
         except OSError as e:
             raise ImageDataError('%s cannot be read (%s)' % (os.path.join(folder, name),
                                                              e.strerror)) from None
@@ -142,11 +147,14 @@ def pack_folder(folder, names, record_path):
         for at in np.random.RandomState(ORDER_SEED).permutation(len(names)):
             name = names[at]
             try:
-                with open(os.path.join(folder, name), 'rb') as f:
-                    data = f.read()
+                data = given_files.read_regular(os.path.join(folder, name), MAX_FILE_BYTES,
+                                                too_large='more than an image file may be')
                 check_image(data)
-            except (OSError, BadImage) as e:
-                skipped.append((name, e.strerror if isinstance(e, OSError) else str(e)))
+            except given_files.FileRefused as e:
+                skipped.append((name, e.why))
+                continue
+            except BadImage as e:
+                skipped.append((name, str(e)))
                 continue
             header = mx.recordio.IRHeader(0, 0.0, number, 0)
             writer.write_idx(number, mx.recordio.pack(header, data))
@@ -162,56 +170,48 @@ def _index_of(record_path):
     return os.path.splitext(record_path)[0] + '.idx'
 
 
-def read_index(record_path):
-    """The record offsets of a .rec file's index, checked against the file; ImageDataError
-    when the index is missing or does not fit."""
+def check_record_file(record_path):
+    """(records, labels per record) of a .rec file and its index, read record by record in
+    Python (dcgan/record_file.py): every record where the index says, whole, an image MXNet's
+    decoder reads whole and of a sane size, all with the same number of labels. ImageDataError,
+    naming the file and the record, otherwise."""
     index_path = _index_of(record_path)
-    if not os.path.isfile(index_path):
-        raise ImageDataError('%s has no index %s beside it (MXNet\'s im2rec, tools/im2rec.py, '
-                             'writes both)' % (record_path, index_path))
-    offsets = []
-    size = os.path.getsize(record_path)
-    with open(index_path) as f:
-        for number, line in enumerate(f, 1):
-            try:
-                _, offset = line.split('\t')
-                offsets.append(int(offset))
-            except ValueError:
-                raise ImageDataError('%s, line %d, is not "key<TAB>offset": not an index of '
-                                     '%s' % (index_path, number, record_path)) from None
-    if not offsets or max(offsets) >= size or min(offsets) < 0:
-        raise ImageDataError('%s does not fit %s (%d records, offsets up to %s, the file %d '
-                             'bytes)' % (index_path, record_path, len(offsets),
-                                         max(offsets) if offsets else '-', size))
-    return offsets
+    found, widths = [], set()
+    try:
+        with given_files.open_regular(record_path) as f:
+            size = os.fstat(f.fileno()).st_size
+            listed = record_file.read_index(index_path, size)
+            for number, (offset, data) in enumerate(record_file.walk(f, size, record_path)):
+                try:
+                    width, image = record_file.image_of(data)
+                    check_image(image)
+                except (record_file.RecordError, BadImage) as e:
+                    raise ImageDataError('%s: record %d (at byte %d): %s'
+                                         % (record_path, number, offset, e)) from None
+                found.append(offset)
+                widths.add(width)
+    except (given_files.FileRefused, record_file.RecordError) as e:
+        raise ImageDataError(str(e)) from None
+    if sorted(found) != sorted(listed):
+        raise ImageDataError('%s lists %d records, and %s holds %d others or elsewhere: the '
+                             'index is not this file\'s' % (index_path, len(listed),
+                                                             record_path, len(found)))
+    if len(widths) > 1:
+        raise ImageDataError('%s: its records carry different numbers of labels (%s); MXNet\'s '
+                             'reader takes one' % (record_path, ', '.join(map(str, sorted(widths)))))
+    return len(found), widths.pop()
 
 
 def record_fingerprint(record_path):
-    with open(_index_of(record_path), 'rb') as f:
-        index = f.read()
-    return fingerprint([hashlib.sha256(index).hexdigest(),
-                        str(os.path.getsize(record_path))])
-
-
-def check_records(record_path, count):
-    """Refuse (ImageDataError, naming the record) a .rec whose `count` records, read in order
-    as ImageRecordIter reads them, are not all images MXNet's decoder reads whole and of a
-    sane size."""
-    from dcgan.framework import mx
-    reader = mx.recordio.MXRecordIO(record_path, 'r')
+    """What identifies a .rec file: its index's bytes, and the file's size and time."""
     try:
-        for number in range(count):
-            item = reader.read()
-            if item is None:
-                raise ImageDataError('%s ends after %d records; its index lists %d: the file '
-                                     'is truncated' % (record_path, number, count))
-            try:
-                _, data = mx.recordio.unpack(item)
-                check_image(data)
-            except (BadImage, struct.error) as e:
-                raise ImageDataError('%s: record %d is %s' % (record_path, number, e)) from None
-    finally:
-        reader.close()
+        index = given_files.read_regular(_index_of(record_path), record_file.MAX_INDEX_BYTES)
+        info = os.stat(record_path)
+    except (given_files.FileRefused, OSError) as e:
+        raise ImageDataError(str(e) if isinstance(e, given_files.FileRefused)
+                             else '%s cannot be read (%s)' % (record_path, e.strerror)) from None
+    return fingerprint([hashlib.sha256(index).hexdigest(), str(info.st_size),
+                        str(info.st_mtime_ns)])
 
 
 # ============================== the images of a run ==============================
@@ -220,8 +220,9 @@ class Images:
     """A run's own images, ready to stream: `identity` (what state.json records), the RecordIO
     file to read, how many images, and what was left out [(name, why)]."""
 
-    def __init__(self, identity, record_path, skipped):
+    def __init__(self, identity, record_path, skipped, label_width=1):
         self.identity, self.record_path, self.skipped = identity, record_path, skipped
+        self.label_width = label_width  # labels a record carries (im2rec --pack-label: more)
 
     @property
     def count(self):
@@ -272,7 +273,7 @@ def _open_folder(folder, cache_dir):
         os.makedirs(cache_dir, exist_ok=True)
         partial = _cached(cache_dir, key, '.%d.partial' % os.getpid())
         skipped = pack_folder(folder, names, partial + '.rec')
-        verdict = {'images': len(names) - len(skipped), 'skipped': skipped}
+        verdict = {'images': len(names) - len(skipped), 'skipped': skipped, 'label_width': 1}
         os.replace(partial + '.idx', _index_of(record_path))
         os.replace(partial + '.rec', record_path)
         _write_verdict(verdict_path, verdict)
@@ -285,15 +286,20 @@ def _open_folder(folder, cache_dir):
 
 
 def _open_record_file(record_path, cache_dir):
-    offsets = read_index(record_path)
+    if not os.path.lexists(_index_of(record_path)):
+        raise ImageDataError('%s has no index %s beside it (MXNet\'s im2rec, tools/im2rec.py, '
+                             'writes both)' % (record_path, _index_of(record_path)))
     key = record_fingerprint(record_path)
     verdict_path = _cached(cache_dir, key, '.json')   # the file is the user's: only its verdict
-    if _read_verdict(verdict_path) is None:
-        check_records(record_path, len(offsets))
+    verdict = _read_verdict(verdict_path)
+    if verdict is None:
+        count, label_width = check_record_file(record_path)
+        verdict = {'images': count, 'skipped': [], 'label_width': label_width}
         os.makedirs(cache_dir, exist_ok=True)
-        _write_verdict(verdict_path, {'images': len(offsets), 'skipped': []})
-    identity = {'kind': 'rec', 'path': record_path, 'images': len(offsets), 'fingerprint': key}
-    return Images(identity, record_path, [])
+        _write_verdict(verdict_path, verdict)
+    identity = {'kind': 'rec', 'path': record_path, 'images': verdict['images'],
+                'fingerprint': key}
+    return Images(identity, record_path, [], verdict['label_width'])
 
 
 def _cached(cache_dir, key, extension):
@@ -307,7 +313,8 @@ def _read_verdict(path):
         with open(path) as f:
             verdict = json.load(f)
         if (isinstance(verdict, dict) and isinstance(verdict.get('images'), int)
-                and isinstance(verdict.get('skipped'), list)):
+                and isinstance(verdict.get('skipped'), list)
+                and isinstance(verdict.get('label_width'), int) and verdict['label_width'] >= 1):
             return verdict
     except (OSError, ValueError):
         pass
@@ -350,7 +357,7 @@ class RecordBatches:
         from dcgan.framework import mx
         from dcgan.mxnet_setup import usable_cpu_count
         self._mx = mx
-        self.record_path = images.record_path
+        self.record_path, self.label_width = images.record_path, images.label_width
         self.batch_size, self.size = batch_size, size
         self.worker, self.workers = shard
         self.threads = threads or usable_cpu_count()
@@ -362,14 +369,27 @@ class RecordBatches:
 
     def _open(self):
         scale = 255.0 / 2
-        with native_log_silenced():
+        with native_log_silenced(), self._reader_errors():
             return self._mx.io.ImageRecordIter(
                 path_imgrec=self.record_path, data_shape=(3, self.size, self.size),
                 batch_size=self.batch_size, resize=self.size, rand_crop=False,
                 rand_mirror=False, shuffle=False, round_batch=True, num_parts=self.workers,
                 part_index=self.worker, preprocess_threads=self.threads, mean_r=scale,
                 mean_g=scale, mean_b=scale, std_r=scale, std_g=scale, std_b=scale,
-                data_name='data', label_name='label')
+                label_width=self.label_width, data_name='data', label_name='label')
+
+    @contextlib.contextmanager
+    def _reader_errors(self):
+        """Whatever MXNet's reader raises, as one line naming the file (it was checked when
+        the run started: this is a file changed since, or a reader's own failure)."""
+        try:
+            yield
+        except self._mx.base.MXNetError as e:
+            words = next((line.strip() for line in str(e).splitlines()
+                          if line.strip() and not line.startswith(('Traceback', '  File', '['))),
+                         type(e).__name__)
+            raise ImageDataError('%s could not be read by MXNet\'s reader: %s'
+                                 % (self.record_path, words[:300])) from None
 
     def __iter__(self):
         return self
@@ -389,11 +409,12 @@ class RecordBatches:
             self.reset()
         if self._read >= self.num_data:
             raise StopIteration
-        try:
-            batch = self._reader.next()
-        except StopIteration:  # a part smaller than its share (MXNet splits by bytes): again
-            self._reader = self._open()
-            batch = self._reader.next()
+        with self._reader_errors():
+            try:
+                batch = self._reader.next()
+            except StopIteration:  # a part smaller than its share (MXNet splits by bytes)
+                self._reader = self._open()
+                batch = self._reader.next()
         self._read += self.batch_size
         pad = max(0, self._read - self.num_data)
         # A copy: the reader's buffers are refilled while the step may still read this batch.

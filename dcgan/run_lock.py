@@ -5,7 +5,9 @@ that names the holder. Readers (sample.py, score.py) take no lock: they read onl
 checkpoints, which appear whole (dcgan/checkpoint.py).
 
 The lock is flock(2)'s: the kernel releases it when the process ends, however it ends, so a
-killed run leaves nothing to clean up (the file stays, unlocked, and is reused). On a network
+killed run leaves nothing to clean up (the file stays, unlocked, and is reused). A run that
+ends as it should removes the file, while it still holds the lock; whoever locked the removed
+file meanwhile sees that it is no longer the one at the path and locks a new one. On a network
 file system flock holds across machines where the file system supports locks (NFSv4; NFSv3
 with its lock daemon); where it does not, the lock cannot be taken and the run goes on with
 a warning that nothing keeps a second writer out.
@@ -60,32 +62,59 @@ class RunLock:
     def __init__(self, run_dir):
         self.path = os.path.join(run_dir, LOCK_FILE)
         self.fd = None
+        self.locked = False
 
     def acquire(self, warn=print, advice=FOR_A_NEW_RUN):
         """Take the lock, or raise RunInUse naming its holder and saying what to do (`advice`).
         Where the file system cannot lock, `warn` is told and the run goes on unlocked."""
-        self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC,
-                          0o644)
-        try:
-            fcntl.flock(self.fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError as e:
-            holder = _holder_line(self.fd)
-            self.release()
-            if e.errno in (errno.EWOULDBLOCK, errno.EAGAIN):
-                raise RunInUse(os.path.dirname(self.path), holder, advice) from None
-            warn('warning: cannot lock %s (%s): nothing keeps a second training out of this '
-                 'folder' % (self.path, e.strerror))
-            return self
+        while True:
+            self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC,
+                              0o644)
+            try:
+                fcntl.flock(self.fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError as e:
+                holder = _holder_line(self.fd)
+                self._close()
+                if e.errno in (errno.EWOULDBLOCK, errno.EAGAIN):
+                    raise RunInUse(os.path.dirname(self.path), holder, advice) from None
+                warn('warning: cannot lock %s (%s): nothing keeps a second training out of '
+                     'this folder' % (self.path, e.strerror))
+                return self
+            if self._still_the_file():
+                break
+            self._close()  # its holder removed it as it ended: take the lock of a new one
+        self.locked = True
         holder = 'process %d on %s (since %s)' % (os.getpid(), socket.gethostname(),
                                                   time.strftime('%Y-%m-%d %H:%M:%S'))
         os.ftruncate(self.fd, 0)
         os.pwrite(self.fd, holder.encode() + b'\n', 0)
         return self
 
-    def release(self):
+    def _still_the_file(self):
+        """Whether the locked descriptor is still the file at the path (not one a holder
+        that ended meanwhile removed)."""
+        try:
+            named = os.stat(self.path, follow_symlinks=False)
+        except FileNotFoundError:
+            return False
+        held = os.fstat(self.fd)
+        return (named.st_dev, named.st_ino) == (held.st_dev, held.st_ino)
+
+    def _close(self):
         if self.fd is not None:
-            os.close(self.fd)  # the lock goes with the last descriptor; the file stays
+            os.close(self.fd)  # the lock goes with the last descriptor
             self.fd = None
+
+    def release(self):
+        """The file removed while still locked (a finished run keeps no lock file; one that
+        waited for it finds it gone and takes a new one), then the lock."""
+        if self.locked:
+            try:
+                os.unlink(self.path)
+            except OSError:
+                pass
+            self.locked = False
+        self._close()
 
     # As a hook: nothing per iteration; released when the run's hooks close.
     def after_iteration(self, it):

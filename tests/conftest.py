@@ -3,8 +3,11 @@ programs do."""
 import importlib.metadata
 import os
 import shutil
+import signal
 import subprocess
 import sys
+import time
+import uuid
 import zipfile
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -17,7 +20,7 @@ from dcgan import mxnet_setup  # noqa: E402,F401
 import pytest  # noqa: E402
 
 from dcgan import gpu_code  # noqa: E402
-from helpers import write_small_mnist  # noqa: E402
+from helpers import HOSTS, VETH, processes_with, write_small_mnist  # noqa: E402
 
 
 @pytest.fixture(scope='session', autouse=True)
@@ -80,3 +83,85 @@ def gpu_wheel_library(tmp_path_factory):
     os.remove(folder / wheels[0])
     yield str(library)
     os.remove(library)
+
+
+# ============================== two hosts ==============================
+
+def ip(*args):
+    return subprocess.run(['ip'] + list(args), capture_output=True, text=True)
+
+
+def remove_namespaces(names):
+    """Kill whatever still runs inside the namespaces `names` (a test's scheduler waits for
+    ever once its workers are gone, and ignores SIGTERM), then delete them."""
+    for name in names:
+        pids = ip('netns', 'pids', name).stdout.split()
+        for pid in pids:
+            try:
+                os.kill(int(pid), signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        ip('netns', 'del', name)
+
+
+@pytest.fixture
+def two_hosts():
+    """Two network namespaces joined by a veth pair, each with its own address: two hosts
+    on one machine. Traffic between them stays on this private link. Nothing started inside
+    them outlives the test."""
+    a, b = HOSTS
+    remove_namespaces(HOSTS)
+    va, vb = VETH
+    steps = [('netns', 'add', a), ('netns', 'add', b),
+             ('link', 'add', va, 'type', 'veth', 'peer', 'name', vb),
+             ('link', 'set', va, 'netns', a), ('link', 'set', vb, 'netns', b),
+             ('-n', a, 'addr', 'add', HOSTS[a] + '/24', 'dev', va),
+             ('-n', b, 'addr', 'add', HOSTS[b] + '/24', 'dev', vb),
+             ('-n', a, 'link', 'set', va, 'up'), ('-n', b, 'link', 'set', vb, 'up'),
+             ('-n', a, 'link', 'set', 'lo', 'up'), ('-n', b, 'link', 'set', 'lo', 'up')]
+    for step in steps:
+        done = ip(*step)
+        if done.returncode != 0:
+            remove_namespaces(HOSTS)
+            pytest.skip('cannot make network namespaces here (ip %s: %s)'
+                        % (' '.join(step), done.stderr.strip()))
+    yield HOSTS
+    remove_namespaces(HOSTS)
+
+
+# ============================== no process left behind ==============================
+
+# Every process the tests start inherits this variable (set here, before any starts), so that
+# whatever is still alive when the suite ends can be found, named and ended: a test that
+# leaves a process behind fails the suite. Processes started over ssh do not inherit it; they
+# run in the two hosts' namespaces, which end with their fixture.
+TEST_RUN = 'DCGAN_TEST_RUN'
+LINGER_SECONDS = 10  # a process killed by a teardown may take a moment to be gone
+
+
+def pytest_configure(config):
+    os.environ[TEST_RUN] = uuid.uuid4().hex
+
+
+def left_behind():
+    marker = '%s=%s' % (TEST_RUN, os.environ[TEST_RUN])
+    return [pid for pid in processes_with(marker, python_only=False) if pid != os.getpid()]
+
+
+def pytest_sessionfinish(session, exitstatus):
+    deadline = time.monotonic() + LINGER_SECONDS
+    while left_behind() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    left = left_behind()
+    if not left:
+        return
+    for pid in left:
+        try:
+            with open('/proc/%d/cmdline' % pid, 'rb') as f:
+                command = f.read().replace(b'\0', b' ').decode(errors='replace').strip()
+            os.kill(pid, signal.SIGKILL)
+        except OSError:
+            continue
+        print('\nleft behind by the tests, now killed: pid %d: %s' % (pid, command[:200]),
+              file=sys.stderr)
+    session.exitstatus = pytest.ExitCode.TESTS_FAILED

@@ -113,6 +113,18 @@ def in_one_suite(suite='machine'):
                               reason='run once in CI, in its %s suite' % suite)
 
 
+# ============================== distributed training ==============================
+
+TESTS = os.path.dirname(os.path.abspath(__file__))
+DIST_TIMEOUT = 300  # seconds a distributed job of the tests may take, at most
+JOB_FLAGS = ['--checkpoint-every', '2', '--epochs', '100']  # 4 iterations an epoch here
+
+# Two hosts of private test addresses, as network namespaces joined by a veth pair (the
+# two_hosts fixture, tests/conftest.py); names of this process's own, so that test runs side
+# by side (CI's, one per Python) do not meet.
+HOSTS = {'dcgan%d-a' % os.getpid(): '10.213.7.1', 'dcgan%d-b' % os.getpid(): '10.213.7.2'}
+VETH = ('dcg%d-a' % os.getpid(), 'dcg%d-b' % os.getpid())  # at most 15 characters
+
 # The distributed test: each worker's batches, also fed to the single-process check.
 DIST_BATCH = 4
 DIST_ITERATIONS = 3
@@ -124,6 +136,59 @@ def worker_batches(rank, iterations=DIST_ITERATIONS):
     return [(rng.uniform(-1, 1, (DIST_BATCH, 3, 64, 64)).astype(np.float32),
              rng.standard_normal((DIST_BATCH, 100, 1, 1)).astype(np.float32))
             for _ in range(iterations)]
+
+
+def saved(path):
+    import mxnet as mx
+    return {key: value.asnumpy() for key, value in mx.nd.load(path).items()}
+
+
+def trainable(path):
+    return {key: value for key, value in saved(path).items() if key.startswith('arg:')}
+
+
+def assert_same_trainable(folder_a, folder_b):
+    from dcgan import checkpoint
+    for name in checkpoint.NETWORKS:
+        a = trainable(os.path.join(folder_a, name + '.params'))
+        b = trainable(os.path.join(folder_b, name + '.params'))
+        assert sorted(a) == sorted(b)
+        for key in a:
+            np.testing.assert_array_equal(a[key], b[key], err_msg=key)
+
+
+def one_process_on_two_devices():
+    """What the two workers of dist_worker.py must end with: one process, one device per
+    worker, each fed that worker's batches."""
+    import dcgan_mnist as app
+    import mxnet as mx
+    devices = [mx.cpu(0), mx.cpu(1)]
+    mx.random.seed(3)
+    generator = app.build_generator(devices, 2 * DIST_BATCH, 100, app.LEARNING_RATE,
+                                    app.BETA1, app.INIT_SIGMA)
+    discriminator = app.build_discriminator(devices, 2 * DIST_BATCH, app.LEARNING_RATE,
+                                            app.BETA1, app.INIT_SIGMA)
+    judge = app.build_judge(discriminator)
+    for (real_0, noise_0), (real_1, noise_1) in zip(worker_batches(0), worker_batches(1)):
+        app.train_step(generator, discriminator, mx.nd.array(np.concatenate([real_0, real_1])),
+                       mx.nd.array(np.concatenate([noise_0, noise_1])), judge)
+    mx.nd.waitall()
+    return {'generator': generator.get_params()[0],
+            'discriminator': discriminator.get_params()[0]}
+
+
+def assert_workers_match_one_process(folder):
+    """Both workers hold the same trainable parameters, those of one process on two devices.
+    (BatchNorm's moving statistics are each worker's own, as they are each device's own.)"""
+    expected = one_process_on_two_devices()
+    for name, arg_params in expected.items():
+        worker_0 = trainable(os.path.join(folder, '%s-0.params' % name))
+        worker_1 = trainable(os.path.join(folder, '%s-1.params' % name))
+        assert sorted(worker_0) == sorted(worker_1) == sorted('arg:' + k for k in arg_params)
+        for key in worker_0:
+            np.testing.assert_array_equal(worker_0[key], worker_1[key], err_msg=key)
+            np.testing.assert_allclose(worker_0[key], arg_params[key[4:]].asnumpy(),
+                                       rtol=1e-4, atol=1e-6, err_msg=key)
 
 
 # ============================== comparing runs ==============================
@@ -156,3 +221,35 @@ def run_and_export(data_dir, folder):
     model = os.path.join(str(folder), 'generator.onnx')
     sample.main([run, '--export', model, *ON_CPU])
     return run, model
+
+
+# ============================== processes ==============================
+
+def environ_of(pid):
+    """The environment process `pid` started with, as a set of 'NAME=value' strings, and
+    whether it is a Python; (None, False) once it has ended."""
+    try:
+        with open('/proc/%s/environ' % pid, 'rb') as f:
+            variables = set(f.read().decode(errors='replace').split('\0'))
+        with open('/proc/%s/comm' % pid) as f:
+            return variables, f.read().startswith('python')
+    except OSError:
+        return None, False
+
+
+def processes_with(*variables, python_only=True):
+    """The pids of the processes (the Python ones, unless `python_only` is false) whose
+    environment holds every one of `variables` ('NAME=value')."""
+    wanted, found = set(variables), []
+    for pid in filter(str.isdigit, os.listdir('/proc')):
+        environ, is_python = environ_of(pid)
+        if environ is not None and wanted <= environ and (is_python or not python_only):
+            found.append(int(pid))
+    return found
+
+
+def process_with_env(marker, role, task):
+    """The pid of the Python process whose environment holds `marker` and that DMLC role and
+    task id, or None."""
+    found = processes_with(marker, 'DMLC_ROLE=' + role, 'DMLC_TASK_ID=%d' % task)
+    return found[0] if found else None

@@ -12,77 +12,25 @@ import sys
 import time
 import uuid
 
-import numpy as np
 import pytest
 
-import dcgan_mnist as app
 from dcgan import checkpoint, mxnet_setup, watchdog
 from dcgan.cli import LAUNCH_ARGV, launch_resume_command
-from dcgan.framework import mx
-from helpers import DIST_BATCH, ON_CPU, REPO, headless_env, worker_batches, write_small_mnist
+from helpers import (DIST_TIMEOUT as TIMEOUT, JOB_FLAGS, ON_CPU, REPO, TESTS, assert_same_trainable,
+                     assert_workers_match_one_process, headless_env, process_with_env,
+                     write_small_mnist)
 from launch import EXIT_STOPPED, Job
 
-TESTS = os.path.dirname(os.path.abspath(__file__))
 LAUNCH = [sys.executable, os.path.join(REPO, 'launch.py'), '-n', '2', '-s', '1',
           '--launcher', 'local']
 PROGRAM = [sys.executable, os.path.join(REPO, 'dcgan_mnist.py'), '--kvstore', 'dist_sync',
            '--seed', '3', '--batch-size', '8', '--no-show'] + ON_CPU
-TIMEOUT = 300
 
 
 def launch(command, **extra_env):
     """MXNet's launcher through launch.py, to its end; returns the CompletedProcess."""
     return subprocess.run(LAUNCH + command, capture_output=True, text=True, timeout=TIMEOUT,
                           env=headless_env(**extra_env))
-
-
-def saved(path):
-    return {key: value.asnumpy() for key, value in mx.nd.load(path).items()}
-
-
-def trainable(path):
-    return {key: value for key, value in saved(path).items() if key.startswith('arg:')}
-
-
-def assert_same_trainable(folder_a, folder_b):
-    for name in checkpoint.NETWORKS:
-        a = trainable(os.path.join(folder_a, name + '.params'))
-        b = trainable(os.path.join(folder_b, name + '.params'))
-        assert sorted(a) == sorted(b)
-        for key in a:
-            np.testing.assert_array_equal(a[key], b[key], err_msg=key)
-
-
-def one_process_on_two_devices():
-    """What the two workers of dist_worker.py must end with: one process, one device per
-    worker, each fed that worker's batches."""
-    devices = [mx.cpu(0), mx.cpu(1)]
-    mx.random.seed(3)
-    generator = app.build_generator(devices, 2 * DIST_BATCH, 100, app.LEARNING_RATE,
-                                    app.BETA1, app.INIT_SIGMA)
-    discriminator = app.build_discriminator(devices, 2 * DIST_BATCH, app.LEARNING_RATE,
-                                            app.BETA1, app.INIT_SIGMA)
-    judge = app.build_judge(discriminator)
-    for (real_0, noise_0), (real_1, noise_1) in zip(worker_batches(0), worker_batches(1)):
-        app.train_step(generator, discriminator, mx.nd.array(np.concatenate([real_0, real_1])),
-                       mx.nd.array(np.concatenate([noise_0, noise_1])), judge)
-    mx.nd.waitall()
-    return {'generator': generator.get_params()[0],
-            'discriminator': discriminator.get_params()[0]}
-
-
-def assert_workers_match_one_process(folder):
-    """Both workers hold the same trainable parameters, those of one process on two devices.
-    (BatchNorm's moving statistics are each worker's own, as they are each device's own.)"""
-    expected = one_process_on_two_devices()
-    for name, arg_params in expected.items():
-        worker_0 = trainable(os.path.join(folder, '%s-0.params' % name))
-        worker_1 = trainable(os.path.join(folder, '%s-1.params' % name))
-        assert sorted(worker_0) == sorted(worker_1) == sorted('arg:' + k for k in arg_params)
-        for key in worker_0:
-            np.testing.assert_array_equal(worker_0[key], worker_1[key], err_msg=key)
-            np.testing.assert_allclose(worker_0[key], arg_params[key[4:]].asnumpy(),
-                                       rtol=1e-4, atol=1e-6, err_msg=key)
 
 
 # ============================== MXNet's launcher ==============================
@@ -93,7 +41,6 @@ def test_the_launcher_trains_two_workers_like_one_process_on_two_devices(tmp_pat
     assert_workers_match_one_process(str(tmp_path))
 
 
-JOB_FLAGS = ['--checkpoint-every', '2', '--epochs', '100']  # 4 iterations an epoch here
 JOB_ITERATIONS = 8
 
 
@@ -148,22 +95,6 @@ def test_distributed_needs_a_seed_and_the_launcher(small_mnist, tmp_path):
 
 
 # ============================== a worker dies ==============================
-
-def process_with_env(marker, role, task):
-    """The pid of the process whose environment holds `marker` and that role and task id."""
-    wanted = {marker, 'DMLC_ROLE=' + role, 'DMLC_TASK_ID=%d' % task}
-    for pid in filter(str.isdigit, os.listdir('/proc')):
-        try:
-            with open('/proc/%s/environ' % pid, 'rb') as f:
-                variables = set(f.read().decode(errors='replace').split('\0'))
-            with open('/proc/%s/comm' % pid) as f:
-                is_python = f.read().startswith('python')
-        except OSError:
-            continue
-        if wanted <= variables and is_python:
-            return int(pid)
-    return None
-
 
 def listening_sockets():
     """{socket inode: 'address:port'} of every TCP socket in LISTEN state (IPv4 and IPv6)."""
@@ -436,40 +367,6 @@ def test_the_stall_limit_is_the_floor_or_ten_median_iterations():
 
 
 # ============================== two hosts ==============================
-
-# Two hosts of private test addresses; names of this process's own, so that test runs side by
-# side (CI's, one per Python) do not meet.
-HOSTS = {'dcgan%d-a' % os.getpid(): '10.213.7.1', 'dcgan%d-b' % os.getpid(): '10.213.7.2'}
-VETH = ('dcg%d-a' % os.getpid(), 'dcg%d-b' % os.getpid())  # at most 15 characters
-
-
-def ip(*args):
-    return subprocess.run(['ip'] + list(args), capture_output=True, text=True)
-
-
-@pytest.fixture
-def two_hosts():
-    """Two network namespaces joined by a veth pair, each with its own address: two hosts
-    on one machine. Traffic between them stays on this private link."""
-    a, b = HOSTS
-    ip('netns', 'del', a), ip('netns', 'del', b)
-    va, vb = VETH
-    steps = [('netns', 'add', a), ('netns', 'add', b),
-             ('link', 'add', va, 'type', 'veth', 'peer', 'name', vb),
-             ('link', 'set', va, 'netns', a), ('link', 'set', vb, 'netns', b),
-             ('-n', a, 'addr', 'add', HOSTS[a] + '/24', 'dev', va),
-             ('-n', b, 'addr', 'add', HOSTS[b] + '/24', 'dev', vb),
-             ('-n', a, 'link', 'set', va, 'up'), ('-n', b, 'link', 'set', vb, 'up'),
-             ('-n', a, 'link', 'set', 'lo', 'up'), ('-n', b, 'link', 'set', 'lo', 'up')]
-    for step in steps:
-        done = ip(*step)
-        if done.returncode != 0:
-            ip('netns', 'del', a), ip('netns', 'del', b)
-            pytest.skip('cannot make network namespaces here (ip %s: %s)'
-                        % (' '.join(step), done.stderr.strip()))
-    yield HOSTS
-    ip('netns', 'del', a), ip('netns', 'del', b)
-
 
 def test_two_hosts_on_a_veth_link(two_hosts, tmp_path):
     """Scheduler, server and worker on host a, a worker on host b: the result is that of one

@@ -14,9 +14,9 @@ import pytest
 
 import launch
 from dcgan import checkpoint
-from helpers import ON_CPU, REPO, headless_env, write_small_mnist
-from test_distributed import (HOSTS, JOB_FLAGS, TESTS, TIMEOUT, assert_workers_match_one_process,
-                              two_hosts)  # noqa: F401  (two_hosts: a fixture used here)
+from helpers import (DIST_TIMEOUT as TIMEOUT, HOSTS, JOB_FLAGS, ON_CPU, REPO, TESTS,
+                     assert_workers_match_one_process, environ_of, headless_env, processes_with,
+                     write_small_mnist)
 
 SSHD = '/usr/sbin/sshd'
 SSHD_CONFIG = '''ListenAddress {address}
@@ -57,7 +57,7 @@ def wait_for_sshd(host, address, environment, within=20):
 
 
 @pytest.fixture
-def ssh_hosts(two_hosts, tmp_path):  # noqa: F811
+def ssh_hosts(two_hosts, tmp_path):
     """The two hosts, each with an sshd that accepts a key made here; yields (the environment
     whose `ssh` uses that key, the hosts file). The launcher's own ssh is the system's, run
     through a wrapper that adds a client configuration (ssh reads ~/.ssh from the user's
@@ -114,33 +114,18 @@ def launch_over_ssh(environment, hostfile, command, **popen):
         **popen)
 
 
-def processes_with(marker):
-    """{pid: DMLC_ROLE} of the Python processes whose environment holds `marker` (the
-    launcher's role is None)."""
-    found = {}
-    for pid in filter(str.isdigit, os.listdir('/proc')):
-        try:
-            with open('/proc/%s/environ' % pid, 'rb') as f:
-                variables = f.read().decode(errors='replace').split('\0')
-            with open('/proc/%s/comm' % pid) as f:
-                is_python = f.read().startswith('python')
-        except OSError:
-            continue
-        if marker in variables and is_python:
-            roles = [v.split('=', 1)[1] for v in variables if v.startswith('DMLC_ROLE=')]
-            found[int(pid)] = roles[0] if roles else None
-    return found
-
-
 def namespace_of(pid):
     """The network namespace of a process, as the kernel names it."""
     return os.readlink('/proc/%d/ns/net' % pid)
 
 
+# The child's words appear whole: written beside, then renamed (a file created and then
+# written could be read empty in between, as CI once did under load).
 CHILD = '''
-import pathlib, signal, sys, time
+import os, pathlib, signal, sys, time
 signal.signal(signal.SIGTERM, lambda *_: sys.exit(7))
-pathlib.Path(sys.argv[1]).write_text(' '.join(sys.argv[2:]))
+pathlib.Path(sys.argv[1] + '.partial').write_text(' '.join(sys.argv[2:]))
+os.replace(sys.argv[1] + '.partial', sys.argv[1])
 time.sleep(120)
 '''
 
@@ -217,6 +202,16 @@ def wait_for_checkpoint(job, run, iteration):
         time.sleep(0.1)
 
 
+def roles_with(marker):
+    """{pid: DMLC_ROLE} of the Python processes whose environment holds `marker` (the
+    launcher's role is None)."""
+    roles = {}
+    for pid in processes_with(marker):
+        roles[pid] = next((variable.split('=', 1)[1] for variable in environ_of(pid)[0] or ()
+                           if variable.startswith('DMLC_ROLE=')), None)
+    return roles
+
+
 def kill_what_is_left(job, marker):
     """After a test, whatever happened: no process of the job left to outlive it."""
     if job.poll() is None:
@@ -243,7 +238,7 @@ def test_sigterm_on_the_launching_host_keeps_the_work_and_ends_every_host(
     job, marker = start_job(ssh_hosts, run, data, '--max-iters', '400')
     try:
         wait_for_checkpoint(job, run, 2)
-        roles = processes_with(marker)
+        roles = roles_with(marker)
         assert sorted(map(str, roles.values())) == ['None', 'scheduler', 'server', 'worker',
                                                     'worker'], roles
         workers = [pid for pid, role in roles.items() if role == 'worker']
@@ -274,7 +269,7 @@ def test_a_killed_worker_leaves_no_server_on_either_host(ssh_hosts, data, tmp_pa
     job, marker = start_job(ssh_hosts, run, data, '--max-iters', '400', '--stall-timeout', '10')
     try:
         wait_for_checkpoint(job, run, 2)
-        roles = processes_with(marker)
+        roles = roles_with(marker)
         victim = next(pid for pid, role in roles.items() if role == 'worker')
         os.kill(victim, signal.SIGKILL)
         stdout, stderr = job.communicate(timeout=TIMEOUT)

@@ -235,7 +235,7 @@ def test_a_rec_without_its_index_or_with_a_bad_record_is_refused(folder, tmp_pat
         writer.write_idx(number, mx.recordio.pack(mx.recordio.IRHeader(0, 0, number, 0), data))
     writer.close()
     assert refused(tmp_path / 'bad.rec', tmp_path, '--batch-size', '1').startswith(
-        'error: %s: record 1 is not an image' % (tmp_path / 'bad.rec'))
+        'error: %s: record 1 (at byte ' % (tmp_path / 'bad.rec'))
 
 
 # ============================== whole runs ==============================

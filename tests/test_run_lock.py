@@ -104,3 +104,24 @@ def test_a_file_system_without_locks_is_warned_of(tmp_path, monkeypatch):
     run_lock.RunLock(str(tmp_path)).acquire(warn=said.append).release()
     assert said == ['warning: cannot lock %s (No locks available): nothing keeps a second '
                     'training out of this folder' % (tmp_path / run_lock.LOCK_FILE)]
+
+
+def test_a_lock_whose_file_its_holder_removed_meanwhile_is_taken_anew(tmp_path, monkeypatch):
+    """The holder ends (removing the file) between another's open and its lock: that other
+    must not hold a lock on the removed file, which a third could not see."""
+    holder = run_lock.RunLock(str(tmp_path)).acquire()
+    real_flock, calls = run_lock.fcntl.flock, []
+
+    def holder_ends_first(fd, operation):
+        calls.append(fd)
+        if len(calls) == 1:
+            holder.release()
+        return real_flock(fd, operation)
+    monkeypatch.setattr(run_lock.fcntl, 'flock', holder_ends_first)
+    second = run_lock.RunLock(str(tmp_path)).acquire()
+    assert len(calls) == 2  # the removed file's lock given up, the new file's taken
+    monkeypatch.setattr(run_lock.fcntl, 'flock', real_flock)
+    with pytest.raises(run_lock.RunInUse, match='process %d on ' % os.getpid()):
+        run_lock.RunLock(str(tmp_path)).acquire()
+    second.release()
+    assert not os.path.exists(os.path.join(str(tmp_path), run_lock.LOCK_FILE))

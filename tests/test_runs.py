@@ -50,7 +50,7 @@ def test_a_run_writes_checkpoints_logs_and_pictures(data_dir, tmp_path):
     out = str(tmp_path / 'run')
     train(data_dir, '--max-iters', '4', '--vis-every', '2', '--checkpoint-every', '1',
           '--keep-checkpoints', '2', '--output-dir', out)
-    assert sorted(os.listdir(out)) == ['.training.lock', 'checkpoints', 'curves.png',
+    assert sorted(os.listdir(out)) == ['checkpoints', 'curves.png',
                                        'epoch000_iter0002.png', 'epoch000_iter0004.png',
                                        'fixed', 'metrics.csv', 'progress.gif', 'progress.png']
     assert sorted(os.listdir(os.path.join(out, 'fixed'))) == ['iter0000002.png',

@@ -1,0 +1,56 @@
+"""Reading a file someone gave us (a checkpoint's file, an exported model, an image, a RecordIO
+file and its index): bounded before a byte is read.
+
+Only a regular file is read: a FIFO or a device named like an image would hang the read or
+never end it (/dev/zero), so the file is opened without blocking and looked at (fstat) first.
+Its size is checked against a limit the caller names before anything is read, and no more
+than that is ever read. A checkpoint's files may also be refused when they are links, so
+that no read follows a link out of its folder.
+"""
+import errno
+import os
+import stat
+
+# What fstat says a file is, for a refusal's words.
+KINDS = ((stat.S_ISDIR, 'a folder'), (stat.S_ISFIFO, 'a FIFO'), (stat.S_ISCHR, 'a character '
+         'device'), (stat.S_ISBLK, 'a block device'), (stat.S_ISSOCK, 'a socket'))
+
+
+class FileRefused(Exception):
+    """The file cannot be read as asked: '<path> is <why>', in one line."""
+
+    def __init__(self, path, why):
+        super().__init__('%s is %s' % (path, why))
+        self.path, self.why = path, why
+
+
+def kind_of(mode):
+    return next((words for test, words in KINDS if test(mode)), 'not a regular file')
+
+
+def open_regular(path, limit=None, follow_links=True, too_large='more than allowed'):
+    """A binary file object of `path`, refused (FileRefused) unless it is a regular file of at
+    most `limit` bytes (`too_large` says what the limit is, in the message); with
+    `follow_links` false, a symbolic link is refused too. Opening never blocks."""
+    flags = os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC | (0 if follow_links else os.O_NOFOLLOW)
+    try:
+        fd = os.open(path, flags)
+    except OSError as e:
+        if e.errno == errno.ELOOP and not follow_links:
+            raise FileRefused(path, 'a symbolic link, not a file') from None
+        raise FileRefused(path, 'missing or unreadable (%s)' % e.strerror) from None
+    info = os.fstat(fd)
+    if not stat.S_ISREG(info.st_mode):
+        os.close(fd)
+        raise FileRefused(path, 'not a regular file (%s)' % kind_of(info.st_mode))
+    if limit is not None and info.st_size > limit:
+        os.close(fd)
+        raise FileRefused(path, '%d bytes, %s (at most %d)' % (info.st_size, too_large, limit))
+    os.set_blocking(fd, True)
+    return os.fdopen(fd, 'rb')
+
+
+def read_regular(path, limit, **how):
+    """The bytes of `path`, read as `open_regular` allows (never more than `limit`)."""
+    with open_regular(path, limit, **how) as f:
+        return f.read(limit + 1)

@@ -1,0 +1,46 @@
+"""MNIST's 70,000 digits written as a folder of PNG files, to train on through --data and hold
+the own-images route against the MNIST route on the same images (docs/own-images.md).
+
+    python tools/mnist_as_folder.py runs/mnist-folder      # 70,000 28x28 greyscale PNGs
+    OMP_NUM_THREADS=1 python dcgan_mnist.py --data runs/mnist-folder --seed 0 --no-show
+    python score.py RUN --digits                            # the shipped scorer, as for MNIST
+
+The files are named 00000.png to 69999.png in MNIST's own order, training set first. A folder
+is packed in its sorted names' order shuffled by numpy's RandomState(1), the same permutation
+the tutorial applies to MNIST: both routes see the same digits in the same batches. What
+differs is the preparation: MXNet's decoder resizes the 28x28 bytes to 64x64 (bilinear, on
+uint8, rounded), the MNIST route resizes float64 pixels (cv2.resize, not rounded).
+"""
+import argparse
+import os
+import sys
+
+import on_path  # noqa: F401  (the repository on sys.path)
+
+import cv2
+
+from dcgan import mnist
+
+
+def write_folder(folder, data_dir):
+    """Every MNIST image of `data_dir` as `folder`/NNNNN.png; the number written."""
+    images, _ = mnist.load_mnist(data_dir)
+    os.makedirs(folder, exist_ok=True)
+    for index, image in enumerate(images):
+        cv2.imwrite(os.path.join(folder, '%05d.png' % index), image)
+    return len(images)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument('folder', help='where to write the PNG files (a new or empty folder)')
+    parser.add_argument('--data-dir', default=mnist.default_data_dir(),
+                        help="MNIST's four IDX files (default: %(default)s)")
+    args = parser.parse_args(argv)
+    if os.path.isdir(args.folder) and os.listdir(args.folder):
+        sys.exit('%s is not empty: give a new folder' % args.folder)
+    print('%d PNG files written to %s' % (write_folder(args.folder, args.data_dir), args.folder))
+
+
+if __name__ == '__main__':
+    main()
