@@ -9,6 +9,9 @@ or export the generator to ONNX, and draw from that where MXNet cannot run.
     python sample.py runs/20261123-174402 --num 64 --numbered --out cells.png
     python sample.py runs/20261123-174402 --num 64 --arithmetic "0,1,2 - 3,4,5 + 6,7,8"
     python sample.py generator.onnx --web page/          # a page that draws in a browser
+    python sample.py runs/20261123-174402 --project test:0-99   # the noise of real digits
+    python sample.py runs/20261123-174402 --digit 7      # sevens, chosen by the classifier
+    python sample.py runs/20261123-174402 --walk 5 --noise projection.npy   # between them
 
 Digits are drawn as everywhere in this project (dcgan/sampling.py, dcgan/drawing.py):
 BatchNorm with each batch's own statistics, in batches of the training batch size, as the
@@ -36,6 +39,8 @@ from dcgan.cli import (Check, OneLineArgumentParser, SetupError, check_memory,  
                        check_writable, command_to, fail, positive_int, seed)
 
 GRID_COLUMNS = 10
+DEFAULT_OUT = 'samples.png'
+PROJECTION_OUT = 'projection.png'
 ONNX_EXTENSION = '.onnx'
 PORTABLE_REQUIREMENTS = 'requirements-portable.txt'   # numpy, onnxruntime, matplotlib
 EXPORT_REQUIREMENTS = 'requirements-onnx.txt'         # those, and onnx
@@ -48,16 +53,17 @@ def parse_args(argv=None):
         prog='sample.py', description='Write digits drawn from a trained generator as a PNG '
                                       'grid (and optionally as a .npy array), or export the '
                                       'generator to ONNX.')
-    parser.add_argument('checkpoint', help='a checkpoint folder, a run folder (its newest '
-                                           'checkpoint is used), or a generator exported '
-                                           'with --export (a .onnx file)')
+    parser.add_argument('checkpoint', metavar='RUN|CHECKPOINT|MODEL.onnx',
+                        help='a run folder (its newest checkpoint is used), a checkpoint '
+                             'folder, or a generator exported with --export (a .onnx file)')
     parser.add_argument('--num', type=positive_int, default=100,
                         help='how many digits (default: %(default)s)')
     parser.add_argument('--seed', type=seed, default=0,
                         help='seed of the noise (default: %(default)s)')
-    parser.add_argument('--out', default='samples.png',
+    parser.add_argument('--out', default=None,
                         help='the grid to write, as its extension says: .png (pixel for '
-                             'pixel), .jpg or .pdf (default: %(default)s)')
+                             'pixel), .jpg or .pdf (default: %s; none when only --npy is '
+                             'given; %s with --project)' % (DEFAULT_OUT, PROJECTION_OUT))
     parser.add_argument('--npy', default=None, metavar='FILE.npy',
                         help='also write the images, float32 (N, 3, 64, 64) in [-1, 1], here')
     parser.add_argument('--averaged', action='store_true',
@@ -85,14 +91,38 @@ def parse_args(argv=None):
                         help='vector arithmetic on the noise of cells of the grid that --num '
                              'and --seed draw (numbered with --numbered): each group\'s mean, '
                              'Y = the signed sum, G(Y) among 8 neighbours, the same on pixels')
+    inside.add_argument('--noise', metavar='FILE.npy', default=None,
+                        help='points of the noise to start from, (N, Z) or (N, Z, 1, 1), such '
+                             'as the .npy --project writes: --walk goes through them (K is '
+                             'their number), --arithmetic\'s numbers name them')
+    inside.add_argument('--project', metavar='TARGETS', default=None,
+                        help='find the noise whose image is nearest each target: test:0-99 '
+                             '(MNIST\'s test digits), a PNG file or a folder of them '
+                             '(dcgan/targets.py); writes --out (target | projection), its .npy '
+                             '(the noise) and .gif (the search) (dcgan/projection.py)')
+    inside.add_argument('--project-steps', type=positive_int, default=None, metavar='N',
+                        help='steps of the search (default: dcgan/projection.py\'s STEPS, 300)')
+    inside.add_argument('--starts', type=positive_int, default=None,
+                        help='random starts of each target\'s search, the nearest going on '
+                             '(default: dcgan/projection.py\'s STARTS, 4)')
+    inside.add_argument('--digit', type=Check(int, low=0, high=9), default=None,
+                        help='draw --num digits the shipped classifier calls this one, 0-9 '
+                             '(dcgan/digit_request.py)')
+    inside.add_argument('--data-dir', default=None,
+                        help='MNIST\'s folder, for --project test:... (default: $MNIST_DIR, '
+                             'else data/mnist)')
     inside.add_argument('--web', metavar='DIR', default=None,
                         help='with an exported model: write a page that draws from it in a '
                              'browser (onnxruntime-web), a new folder')
     args = parser.parse_args(argv)
-    chosen = [flag for flag in ('--walk', '--arithmetic', '--web', '--export')
-              if getattr(args, flag[2:]) is not None]
+    chosen = [flag for flag in ('--walk', '--arithmetic', '--web', '--export', '--project',
+                                '--digit') if getattr(args, flag[2:]) is not None]
     if len(chosen) > 1:
         parser.error('%s: one at a time' % ' and '.join(chosen))
+    if args.noise and not (args.walk or args.arithmetic):
+        parser.error('--noise goes with --walk or --arithmetic')
+    if args.out is None and not (args.npy and not chosen):
+        args.out = PROJECTION_OUT if args.project else DEFAULT_OUT
     return args
 
 
@@ -138,7 +168,11 @@ def draw_from_onnx(args):
         if args.export or args.averaged or args.context == 'gpu':
             raise SetupError('%s is an exported model: --export, --averaged and --context '
                              'gpu apply to checkpoints' % args.checkpoint)
-        groups = check_request(args)
+        if args.project is not None or args.digit is not None:
+            raise SetupError('%s is an exported model: --project and --digit take a run or '
+                             'a checkpoint (they need MXNet: the gradient through the '
+                             'generator, the classifier)' % args.checkpoint)
+        request = check_request(args)
         model = OnnxGenerator(args.checkpoint)
         check_digit_memory(args, model.noise_dim, model.image_shape)
         if args.web:
@@ -150,65 +184,155 @@ def draw_from_onnx(args):
             return
     except SetupError as e:
         fail(e)
-    draw(args, model, groups, '%s (%s)' % (args.checkpoint, model.describe()), 'digits')
+    draw(args, model, request, '%s (%s)' % (args.checkpoint, model.describe()), 'digits')
 
 
 def draw_from_checkpoint(args):
     # MXNet first (its setup sets thread defaults before numpy loads), or one line why not.
     from dcgan.framework import mx
     import symbols
-    from dcgan import checkpoint, devices, run_state
+    from dcgan import checkpoint, devices, lenet, mnist, run_state, targets
     from dcgan.sampling import sampler_from_checkpoint
     try:
-        groups = check_request(args)
+        request = check_request(args)
         check_digit_memory(args, symbols.NOISE_DIM,
                            (symbols.IMAGE_CHANNELS, symbols.IMAGE_SIZE, symbols.IMAGE_SIZE))
         ctx, _ = devices.choose_context(mx, args.context)
         found, state = run_state.open_checkpoint(args.checkpoint, command_to('python sample.py'))
+        if args.project is not None:
+            wanted, names = targets.read_targets(args.project, symbols.IMAGE_SIZE,
+                                                 args.data_dir or mnist.default_data_dir())
+            return project(args, found, state, ctx, wanted, names)
         sampler = sampler_from_checkpoint(found, state, ctx, args.averaged)
-    except (checkpoint.CheckpointError, devices.ContextError, SetupError) as e:
+        classifier = (lenet.load_classifier(lenet.SHIPPED, ctx) if args.digit is not None
+                      else None)
+    except (checkpoint.CheckpointError, devices.ContextError, SetupError, targets.TargetError,
+            lenet.ClassifierError) as e:
         fail(e)
-    draw(args, sampler, groups, found,
+    if classifier is not None:
+        return draw_digit(args, sampler, classifier, found)
+    draw(args, sampler, request, found,
          'digits' if state['data'] == run_state.MNIST_DATA else 'images')
+
+
+def project(args, found, state, ctx, wanted, names):
+    """--project: the noise of each target, the figure, the noise and the search's GIF."""
+    from dcgan import latent_figures, projection
+    projector = projection.projector_from_checkpoint(found, state, ctx, args.averaged)
+    noise, images, errors, frames = projector.project(
+        wanted, args.seed, args.project_steps or projection.STEPS,
+        args.starts or projection.STARTS)
+    latent_figures.write_projection(wanted, images, noise, frames, args.out)
+    if args.npy:
+        write_npy(images, args.npy)
+    print('Projected %d target%s (%s) into %s: mean squared error %.4f (pixels in [-1, 1]); '
+          'wrote %s' % (len(wanted), '' if len(wanted) == 1 else 's', ', '.join(names[:3])
+                        + (', ...' if len(names) > 3 else ''), found, float(errors.mean()),
+                        ', '.join(latent_figures.projection_outputs(args.out)
+                                  + ([args.npy] if args.npy else []))))
+
+
+def draw_digit(args, sampler, classifier, found):
+    """--digit D: --num digits the classifier calls D, drawn as always."""
+    from dcgan import digit_request
+    from dcgan.console import sampling_progress
+    try:
+        images, _, _, _ = digit_request.choose(
+            sampler.generate, classifier, args.digit, args.num, args.seed, sampler.batch_size,
+            sampler.noise_dim, sampling_progress(args.num * digit_request.MAX_DRAWS_PER_DIGIT,
+                                                 sampler.batch_size))
+    except digit_request.DigitNotDrawn as e:
+        fail('--digit %d: %s' % (args.digit, e))
+    write_outputs(args, images)
+    print('Wrote %d %ds from %s to %s' % (args.num, args.digit, found, ' and '.join(
+        path for path in (args.out, args.npy) if path)))
 
 
 def check_request(args):
     """SetupError unless the outputs can be written and --arithmetic's expression names cells
-    of the grid; returns its groups (or None)."""
+    of the grid (or rows of --noise); returns (its groups or None, --noise's points or None)."""
     from dcgan import latent
     check_outputs(digit_outputs(args), args.overwrite)
+    noise = read_noise(args.noise) if args.noise else None
+    if args.walk and noise is not None and args.walk > len(noise):
+        raise SetupError('--walk %d: --noise %s holds %d points' % (args.walk, args.noise,
+                                                                    len(noise)))
     if args.arithmetic is None:
-        return None
+        return None, noise
     try:
-        return latent.parse_expression(args.arithmetic, args.num)
+        cells = args.num if noise is None else len(noise)
+        return latent.parse_expression(args.arithmetic, cells), noise
     except latent.ExpressionError as e:
         raise SetupError('--arithmetic %s' % e) from None
 
 
-def draw(args, generator, groups, source, drawn):
+MAX_NOISE_BYTES = 64 * 1024 * 1024
+
+
+def read_noise(path):
+    """--noise's points, (N, Z) float32, from a .npy file someone gave: bounded, never
+    unpickled, finite."""
+    import io
+    import numpy as np
+    from dcgan import given_files
+    try:
+        data = given_files.read_regular(path, MAX_NOISE_BYTES,
+                                        too_large='more than --noise reads')
+        noise = np.load(io.BytesIO(data), allow_pickle=False)
+    except given_files.FileRefused as e:
+        raise SetupError('--noise %s' % e) from None
+    except (ValueError, OSError, EOFError) as e:
+        raise SetupError('--noise %s is not a .npy array (%s)' % (path, e)) from None
+    if noise.ndim == 4 and noise.shape[2:] == (1, 1):
+        noise = noise.reshape(noise.shape[:2])
+    if noise.ndim != 2 or noise.dtype.kind != 'f' or not len(noise):
+        raise SetupError('--noise %s holds %s %s; give points of the noise, (N, Z) floats, '
+                         'as --project writes' % (path, noise.dtype, noise.shape))
+    if not np.isfinite(noise).all():
+        raise SetupError('--noise %s holds NaN or inf' % path)
+    return noise.astype(np.float32)
+
+
+def draw(args, generator, request, source, drawn):
     """What was asked of `generator` (a Sampler or an OnnxGenerator): a walk, the arithmetic,
     or the grid; written, and said in one line, naming what was drawn (`drawn`: 'digits' for
-    an MNIST run, 'images' for a run on one's own)."""
+    an MNIST run, 'images' for a run on one's own). `request` is check_request's."""
     from dcgan import latent_figures
     from dcgan.console import sampling_progress
+    groups, noise = request
+    if noise is not None and noise.shape[1] != generator.noise_dim:
+        fail('--noise %s holds points of %d numbers; this generator takes %d'
+             % (args.noise, noise.shape[1], generator.noise_dim))
     if args.walk:
         images = latent_figures.write_walk(generator, args.walk, args.seed, args.steps,
-                                           args.out)
+                                           args.out, None if noise is None
+                                           else noise[:args.walk])
         what = 'a walk through %d points (%d images) from %s to %s' % (
             args.walk, len(images), source, ' and '.join(latent_figures.walk_outputs(args.out)))
     elif groups:
-        images = latent_figures.write_arithmetic(generator, groups, args.num, args.seed,
-                                                 args.out)
-        what = 'the arithmetic %s on the grid of %d from %s to %s' % (
-            args.arithmetic, args.num, source, args.out)
+        images = latent_figures.write_arithmetic(generator, groups, args.num if noise is None
+                                                 else len(noise), args.seed, args.out, noise)
+        what = 'the arithmetic %s on %s from %s to %s' % (
+            args.arithmetic, 'the grid of %d' % args.num if noise is None else args.noise,
+            source, args.out)
     else:
         images, _ = generator.sample(args.num, args.seed,
                                      sampling_progress(args.num, generator.batch_size))
-        write_grid(args, images)
-        what = '%d %s from %s to %s' % (args.num, drawn, source, args.out)
+        write_outputs(args, images)
+        print('Wrote %d %s from %s to %s' % (args.num, drawn, source, ' and '.join(
+            path for path in (args.out, args.npy) if path)))
+        return
     if args.npy:
         write_npy(images, args.npy)
     print('Wrote %s%s' % (what, ' and ' + args.npy if args.npy else ''))
+
+
+def write_outputs(args, images):
+    """The grid (when --out names one) and the .npy (when --npy does) of `images`."""
+    if args.out:
+        write_grid(args, images)
+    if args.npy:
+        write_npy(images, args.npy)
 
 
 def export_to_onnx(args):
@@ -231,11 +355,17 @@ def export_to_onnx(args):
 def digit_outputs(args):
     import visualize
     formats = tuple('.' + extension for extension in visualize.GRID_FORMATS)
+    from dcgan import latent_figures
     if args.web:
         return []
-    outputs = [(args.out, '--out', ('.png',) if args.walk else formats)]
-    if args.walk:  # its GIF beside the PNG
+    outputs = [(args.out, '--out', ('.png',) if args.walk or args.project else formats)]
+    if not args.out:
+        outputs = []
+    elif args.walk:  # its GIF beside the PNG
         outputs.append((os.path.splitext(args.out)[0] + '.gif', '--out (its GIF)', ('.gif',)))
+    elif args.project:  # its noise and its GIF beside it
+        _, npy, gif = latent_figures.projection_outputs(args.out)
+        outputs += [(npy, '--out (its noise)', ('.npy',)), (gif, '--out (its GIF)', ('.gif',))]
     return outputs + ([(args.npy, '--npy', ('.npy',))] if args.npy else [])
 
 
@@ -254,16 +384,13 @@ def write_grid(args, images):
     import visualize
     grid = visualize.batch_to_grid(images, args.columns)
     if args.numbered:
-        grid = visualize.number_cells(grid)
+        grid = visualize.number_cells(grid, len(images))
     visualize.save_grid(grid, args.out)
 
 
 def write_npy(images, path):
-    """Via a temporary file, as the pictures: a file appears whole or not at all."""
-    import numpy as np
-    with open(path + '.partial', 'wb') as f:
-        np.save(f, images)
-    os.replace(path + '.partial', path)
+    import visualize
+    visualize.save_npy(images, path)
 
 
 if __name__ == '__main__':

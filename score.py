@@ -68,6 +68,10 @@ def parse_args(argv=None):
                              'checkpoint folder)')
     parser.add_argument('--no-baselines', action='store_true',
                         help='skip the floor (real digits) and ceiling (untrained generator)')
+    parser.add_argument('--digits', action='store_true',
+                        help='score a run trained on your own images (--data) that are digits '
+                             'drawn as MNIST\'s (such as MNIST written as a folder: '
+                             'tools/mnist_as_folder.py), against MNIST\'s test digits')
     parser.add_argument('--classifier', metavar='PATH', default=None,
                         help='score with these LeNet weights (made by tools/train_classifier.py) '
                              'instead of the shipped ones; the scores are then not comparable')
@@ -99,9 +103,10 @@ def main(argv=None):
     try:
         ctx, _ = devices.choose_context(mx, args.context)
         found, state = run_state.open_checkpoint(args.checkpoint, command_to('python score.py'))
-        if state['data'] != run_state.MNIST_DATA:
+        if state['data'] != run_state.MNIST_DATA and not args.digits:
             raise SetupError('%s was trained on %s, not MNIST: the scores are a digit '
-                             'classifier\'s, for MNIST runs only'
+                             'classifier\'s, for MNIST runs (or, when its images are digits '
+                             'as MNIST\'s, pass --digits)'
                              % (found, run_state.describe_data(state['data'])))
         sampler = sampler_from_checkpoint(found, state, ctx)
         averaged = None
@@ -138,7 +143,8 @@ def main(argv=None):
     print('%d samples from %s:' % (args.num, found))
     print(format_table(columns))
     with open(json_path + '.partial', 'w') as f:  # appears whole or not at all
-        json.dump({'checkpoint': found, 'classifier_sha256': classifier.sha256,
+        json.dump({'checkpoint': found, 'trained_on': state['data'],
+                   'classifier_sha256': classifier.sha256,
                    'classifier_shipped': classifier.sha256 == lenet.SHIPPED_SHA256,
                    'classifier_test_accuracy': real.test_accuracy, 'seed': args.seed,
                    'sampling': 'BatchNorm in training mode, batches of %d' % state['batch_size'],

@@ -248,14 +248,15 @@ def save_progress_strip(grid_dir, path, snapshots, samples, cell_size=64):
 NUMBER_HEIGHT = 11  # the cell numbers of `sample.py --numbered`, drawn in each cell's corner
 
 
-def number_cells(grid, cell_size=64):
-    """A copy of a uint8 grid with each cell's number (0, 1, ... row by row) in its top left
-    corner, white on black, so that cells can be named (sample.py --arithmetic)."""
+def number_cells(grid, count, cell_size=64):
+    """A copy of a uint8 grid with the number of each of its first `count` cells (0, 1, ...
+    row by row; the empty cells of a last row have none) in its top left corner, white on
+    black, so that cells can be named (sample.py --arithmetic)."""
     from PIL import Image, ImageDraw  # Pillow, which matplotlib brings
     image = Image.fromarray(grid)
     draw = ImageDraw.Draw(image)
     columns = grid.shape[1] // cell_size
-    for index in range(columns * (grid.shape[0] // cell_size)):
+    for index in range(min(count, columns * (grid.shape[0] // cell_size))):
         row, column = divmod(index, columns)
         x, y = column * cell_size, row * cell_size
         text = str(index)
@@ -271,15 +272,27 @@ WALK_SCALE = 2
 def save_walk_animation(images, path):
     """A GIF of a walk's images (N, C, H, W) in [-1, 1], one a frame, twice their size, the
     walk played forth and back so that the loop has no jump."""
+    frames = list(to_uint8_images(images))
+    save_animation(frames + frames[-2:0:-1], path, WALK_FRAME_MS)
+
+
+def save_animation(frames, path, frame_ms, scale=WALK_SCALE):
+    """A looping GIF of uint8 images (H, W, C), one a frame, `scale` times their size,
+    written whole or not at all."""
     from PIL import Image
-    frames = [Image.fromarray(cell).resize((cell.shape[1] * WALK_SCALE,
-                                            cell.shape[0] * WALK_SCALE), Image.NEAREST)
-              for cell in to_uint8_images(images)]
-    frames = frames + frames[-2:0:-1]
+    pictures = [Image.fromarray(frame).resize((frame.shape[1] * scale, frame.shape[0] * scale),
+                                              Image.NEAREST) for frame in frames]
     temporary = path + '.partial.gif'
-    frames[0].save(temporary, save_all=True, append_images=frames[1:], loop=0,
-                   duration=WALK_FRAME_MS)
+    pictures[0].save(temporary, save_all=True, append_images=pictures[1:], loop=0,
+                     duration=frame_ms)
     os.replace(temporary, path)
+
+
+def save_npy(array, path):
+    """An array as .npy, written whole or not at all."""
+    with open(path + '.partial', 'wb') as f:
+        np.save(f, array)
+    os.replace(path + '.partial', path)
 
 
 def save_arithmetic_figure(drawn, groups, path):

@@ -11,13 +11,19 @@ developers run (benchmark, the averaging study, the GPU install check, the class
     interrupts     Ctrl-C while a command starts: one line, never a traceback
     mnist          the MNIST files and the tutorial's preparation of them
     own_images     --data: a folder or a RecordIO file of your own images, streamed by MXNet
+    record_file    a RecordIO file and its index, walked and checked in Python
+    given_files    reading a file someone gave: regular files only, bounded before a read
+    run_length     how long a run trains: its goal from the length flags and the data
     run_state      a run's settings and counters: what a checkpoint's state.json holds
     checkpoint     writing, verifying and loading checkpoint folders (data only, no pickles)
     averaging      the moving average of the generator's weights (--average-generator)
     sampling       drawing digits from a generator's weights (the Sampler)
     drawing        which noise a seed gives, in which batches: shared by both samplers
     latent         walks through the noise and vector arithmetic on it (the DCGAN paper's)
-    latent_figures their pictures: a walk's PNG and GIF, the arithmetic figure
+    latent_figures their pictures: a walk's PNG and GIF, the arithmetic figure, a projection's
+    projection     the noise whose image is nearest a target, through the input gradient
+    targets        the images a projection looks for: MNIST test digits, image files
+    digit_request  digits drawn and chosen by the shipped classifier (--digit)
     web_page       a static page that draws from an exported model in a browser
     onnx_export    the generator exported to ONNX, checked against MXNet
     onnx_model     an exported generator opened and drawn from with onnxruntime (no MXNet)

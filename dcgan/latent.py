@@ -45,10 +45,12 @@ def slerp(a, b, t):
     return (np.sin((1 - t) * angle) * a + np.sin(t * angle) * b) / np.sin(angle)
 
 
-def walk_noise(points, seed, noise_dim, steps=WALK_STEPS):
-    """(points - 1, steps, Z) float32: `points` random points of Z (RandomState(seed)) and
-    the spherical path through them, a row a segment, both ends in each."""
-    anchors = np.random.RandomState(seed).standard_normal((points, noise_dim))
+def walk_noise(points, seed, noise_dim, steps=WALK_STEPS, anchors=None):
+    """(points - 1, steps, Z) float32: `points` random points of Z (RandomState(seed)), or
+    the rows of `anchors` (points, Z) when given, and the spherical path through them, a row
+    a segment, both ends in each."""
+    if anchors is None:
+        anchors = np.random.RandomState(seed).standard_normal((points, noise_dim))
     rows = [[slerp(anchors[k], anchors[k + 1], t) for t in np.linspace(0, 1, steps)]
             for k in range(points - 1)]
     return np.asarray(rows, dtype=np.float32)
@@ -76,9 +78,10 @@ def filler_noise(seed, batch_size, noise_dim):
     return drawing.noise_for(batch_size, seed, batch_size, noise_dim)
 
 
-def draw_walk(generate_batch, points, seed, batch_size, noise_dim, steps=WALK_STEPS):
-    """(images (points - 1, steps, C, H, W), their noise)."""
-    noise = walk_noise(points, seed, noise_dim, steps)
+def draw_walk(generate_batch, points, seed, batch_size, noise_dim, steps=WALK_STEPS,
+              anchors=None):
+    """(images (points - 1, steps, C, H, W), their noise); through `anchors` when given."""
+    noise = walk_noise(points, seed, noise_dim, steps, anchors)
     images = draw_noise(generate_batch, noise.reshape(-1, noise_dim), batch_size,
                         filler_noise(seed, batch_size, noise_dim))
     return images.reshape(noise.shape[:2] + images.shape[1:]), noise
@@ -120,12 +123,18 @@ def arithmetic_noise(groups, grid_noise, seed):
     return averages.astype(np.float32), y.astype(np.float32), (y + spread).astype(np.float32)
 
 
-def draw_arithmetic(generate_batch, groups, num, seed, batch_size, noise_dim):
+def draw_arithmetic(generate_batch, groups, num, seed, batch_size, noise_dim, noise=None):
     """What the figure shows, as a dict of image arrays in [-1, 1]: 'exemplars' (per group,
-    its cells' images from the grid of `num` drawn with `seed`), 'averages' (G of each
-    group's average Z), 'result' (G(Y) first, then its neighbours), 'pixels' (the same
-    arithmetic on the exemplars' pixels)."""
-    grid_images, grid_noise = drawing.draw(generate_batch, num, seed, batch_size, noise_dim)
+    its cells' images from the grid of `num` drawn with `seed`, or from the rows of `noise`
+    (num, Z) when given), 'averages' (G of each group's average Z), 'result' (G(Y) first,
+    then its neighbours), 'pixels' (the same arithmetic on the exemplars' pixels)."""
+    if noise is None:
+        grid_images, grid_noise = drawing.draw(generate_batch, num, seed, batch_size,
+                                               noise_dim)
+    else:
+        grid_noise = noise
+        grid_images = draw_noise(generate_batch, noise, batch_size,
+                                 filler_noise(seed, batch_size, noise_dim))
     grid_noise = grid_noise.reshape(num, noise_dim)
     averages, y, neighbours = arithmetic_noise(groups, grid_noise, seed)
     drawn = draw_noise(generate_batch, np.concatenate([averages, y[None], neighbours]),

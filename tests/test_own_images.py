@@ -2,6 +2,7 @@
 shapes drawn with OpenCV in several sizes and modes, one file per format, and a .rec packed by
 MXNet's own im2rec. The preparation against OpenCV's, exact resume, disjoint shards, and every
 kind of bad input refused in one line (or, for a folder's bad file, left out and named)."""
+import json
 import os
 import subprocess
 import sys
@@ -287,7 +288,8 @@ def test_a_rec_made_by_im2rec_trains_and_resumes(folder, tmp_path):
                                   checkpoint.checkpoint_dir(str(stopped), 3))
 
 
-def test_scores_are_for_mnist_runs_only_and_the_rest_goes_on(folder, tmp_path):
+def test_scores_are_for_mnist_runs_unless_told_digits_and_the_rest_goes_on(folder, tmp_path,
+                                                                        small_mnist):
     run = tmp_path / 'run'
     done = train(folder, run, '--max-iters', '2', '--score-every', '1')
     assert ('warning: --score-every scores MNIST runs only (the scorer is a digit classifier): '
@@ -296,7 +298,16 @@ def test_scores_are_for_mnist_runs_only_and_the_rest_goes_on(folder, tmp_path):
     scored = subprocess.run([sys.executable, os.path.join(REPO, 'score.py'), str(run)],
                             capture_output=True, text=True, env=headless_env(), timeout=300)
     assert one_line_error(scored).endswith('not MNIST: the scores are a digit classifier\'s, '
-                                           'for MNIST runs only')
+                                           'for MNIST runs (or, when its images are digits '
+                                           'as MNIST\'s, pass --digits)')
+    scored = subprocess.run([sys.executable, os.path.join(REPO, 'score.py'), str(run),
+                             '--digits', '--num', '10', '--no-baselines', '--data-dir',
+                             str(small_mnist), '--cache-dir', str(tmp_path / 'cache'), '--json',
+                             str(tmp_path / 'scores.json')] + ON_CPU,
+                            capture_output=True, text=True, env=headless_env(), timeout=300)
+    assert scored.returncode == 0, scored.stderr
+    with open(str(tmp_path / 'scores.json')) as f:
+        assert json.load(f)['trained_on']['kind'] == 'folder'
     drawn = subprocess.run([sys.executable, os.path.join(REPO, 'sample.py'), str(run), '--num',
                             '8', '--out', str(tmp_path / 'drawn.png')], capture_output=True,
                            text=True, env=headless_env(), timeout=300)

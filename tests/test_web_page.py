@@ -115,6 +115,8 @@ def test_the_page_draws_sample_py_s_digits_and_walks(model, tmp_path, served, br
     browser.get(served(page))
     state = wait_for(browser, lambda s: s['ready'])
     assert state['error'] is None and state['ready']
+    # The model came with a count of its bytes on the page, to its last byte.
+    assert state['loadedBytes'] == os.path.getsize(os.path.join(page, 'model.onnx'))
     drawn = np.array(state['firstDigits'], dtype=np.float32).reshape(8, 3, 64, 64)
     assert np.abs(drawn - np.load(str(expected))).max() <= TOLERANCE
 

@@ -4,7 +4,7 @@
 // seed), so its digits are sample.py's; "New noise" draws standard-normal noise here.
 // For the test (tests/test_web_page.py): window.dcgan holds what was drawn.
 'use strict';
-window.dcgan = {ready: false, firstDigits: null, walkFrames: 0, error: null};
+window.dcgan = {ready: false, firstDigits: null, walkFrames: 0, error: null, loadedBytes: 0};
 const WALK_FRAMES = 16;
 const FRAME_MS = 100;
 
@@ -41,13 +41,43 @@ function paint(canvas, images, index, shape) {  // CHW in [-1, 1] -> RGBA
   context.putImageData(picture, 0, 0);
 }
 
+function say(words) {
+  document.getElementById('status').textContent = words;
+}
+
+// The model is tens of megabytes: fetched with the count of what has arrived on the page,
+// so that a slow connection shows progress, not a page that seems stuck.
+async function fetchModel(url) {
+  const response = await fetch(url);
+  if (!response.ok) throw new Error(url + ': ' + response.status + ' ' + response.statusText);
+  const total = Number(response.headers.get('Content-Length')) || 0;
+  const megabytes = bytes => (bytes / 1e6).toFixed(1);
+  const reader = response.body.getReader();
+  const chunks = [];
+  let loaded = 0;
+  for (;;) {
+    const {done, value} = await reader.read();
+    if (done) break;
+    chunks.push(value);
+    loaded += value.length;
+    window.dcgan.loadedBytes = loaded;
+    say('Loading the model: ' + megabytes(loaded) + (total ? ' of ' + megabytes(total) : '')
+        + ' MB ...');
+  }
+  const bytes = new Uint8Array(loaded);
+  let at = 0;
+  for (const chunk of chunks) { bytes.set(chunk, at); at += chunk.length; }
+  return bytes;
+}
+
 async function main() {
   const meta = await (await fetch('noise.json')).json();
   const [batch, z, shape] = [meta.batch_size, meta.noise_dim, meta.image_shape];
   ort.env.wasm.numThreads = 1;  // threads would need a cross-origin-isolated server
   ort.env.wasm.wasmPaths = './';
-  const session = await ort.InferenceSession.create('model.onnx',
-                                                   {executionProviders: ['wasm']});
+  const model = await fetchModel('model.onnx');
+  say('Preparing the model ...');
+  const session = await ort.InferenceSession.create(model, {executionProviders: ['wasm']});
   async function generate(noise) {  // a full batch of noise (batch * z) -> images
     const feeds = {[session.inputNames[0]]: new ort.Tensor('float32', noise, [batch, z, 1, 1])};
     return (await session.run(feeds))[session.outputNames[0]].data;
