@@ -235,7 +235,7 @@ def project(args, found, state, ctx, wanted, names):
 def draw_digit(args, sampler, classifier, found):
     """--digit D: --num digits the classifier calls D, drawn as always."""
     from dcgan import digit_request
-    from dcgan.console import sampling_progress
+    from dcgan.progress import sampling_progress
     try:
         images, _, _, _ = digit_request.choose(
             sampler.generate, classifier, args.digit, args.num, args.seed, sampler.batch_size,
@@ -298,7 +298,7 @@ def draw(args, generator, request, source, drawn):
     or the grid; written, and said in one line, naming what was drawn (`drawn`: 'digits' for
     an MNIST run, 'images' for a run on one's own). `request` is check_request's."""
     from dcgan import latent_figures
-    from dcgan.console import sampling_progress
+    from dcgan.progress import sampling_progress
     groups, noise = request
     if noise is not None and noise.shape[1] != generator.noise_dim:
         fail('--noise %s holds points of %d numbers; this generator takes %d'

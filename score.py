@@ -34,7 +34,7 @@ import sys
 from dcgan import checkpoint, devices, lenet, mnist, run_state
 from dcgan.cli import (Check, OneLineArgumentParser, SetupError, check_writable, command_to,
                        fail, seed)
-from dcgan.console import sampling_progress
+from dcgan.progress import sampling_progress
 from dcgan.lenet import classifier_input
 from dcgan.sampling import Sampler, sampler_from_checkpoint
 from dcgan.scoring import (CACHE_DIR, MIN_SAMPLES, NUM_SAMPLES, RealDigits, format_table,

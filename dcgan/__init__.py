@@ -29,7 +29,8 @@ developers run (benchmark, the averaging study, the GPU install check, the class
     onnx_model     an exported generator opened and drawn from with onnxruntime (no MXNet)
     lenet          the scorer's classifier, shipped trained
     scoring        the GAN scores (IS, FID, KID, coverage, precision/recall) in its space
-    console        where a run speaks: status lines above a live progress line
+    progress       the live progress line of a run, of drawing, of scoring
+    console        where a run speaks: status lines above the progress line
     notebook       the same, under a Jupyter cell
     csv_log        metrics.csv and scores.csv
     event_log      TensorBoard event files (--tensorboard)

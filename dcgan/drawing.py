@@ -25,7 +25,7 @@ def noise_for(count, seed, batch_size, noise_dim):
 def draw(generate_batch, count, seed, batch_size, noise_dim, progress=None):
     """`count` images and the noise they came from: `generate_batch(noise)` maps one batch of
     noise (batch_size, noise_dim, 1, 1) to its images (batch_size, C, H, W). `progress`, when
-    given, is told the number of batches done after each (console.Progress.update)."""
+    given, is told the number of batches done after each (progress.Progress.update)."""
     noise = noise_for(count, seed, batch_size, noise_dim)
     images = []
     for start in range(0, len(noise), batch_size):

@@ -8,7 +8,7 @@ imported.
 """
 import sys
 
-from dcgan.console import Progress
+from dcgan.progress import Progress
 
 
 def in_kernel():
@@ -56,7 +56,7 @@ class PlainText:
 
 
 class NotebookProgress(Progress):
-    """console.Progress as a line of text in its own output area, replaced in place."""
+    """progress.Progress as a line of text in its own output area, replaced in place."""
 
     def __init__(self, total, batch_size, done=0):
         super().__init__(total, batch_size, done=done)

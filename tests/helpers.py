@@ -9,6 +9,10 @@ import sys
 import numpy as np
 import pytest
 
+import dcgan_mnist as app
+import symbols
+from dcgan.framework import mx
+
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SHARED_MNIST = os.path.join(os.path.dirname(REPO), 'shared', 'data', 'mnist')
 
@@ -77,6 +81,13 @@ def run_program(*args, env=None, timeout=600, context=ON_CPU, python=sys.executa
                           timeout=timeout)
 
 
+def one_error_line(result):
+    """The single line a failed run printed to stderr (and nothing else there)."""
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    return lines[0]
+
+
 def mxnet_sees_a_gpu():
     from dcgan import devices
     from dcgan.framework import mx
@@ -139,7 +150,6 @@ def worker_batches(rank, iterations=DIST_ITERATIONS):
 
 
 def saved(path):
-    import mxnet as mx
     return {key: value.asnumpy() for key, value in mx.nd.load(path).items()}
 
 
@@ -160,8 +170,6 @@ def assert_same_trainable(folder_a, folder_b):
 def one_process_on_two_devices():
     """What the two workers of dist_worker.py must end with: one process, one device per
     worker, each fed that worker's batches."""
-    import dcgan_mnist as app
-    import mxnet as mx
     devices = [mx.cpu(0), mx.cpu(1)]
     mx.random.seed(3)
     generator = app.build_generator(devices, 2 * DIST_BATCH, 100, app.LEARNING_RATE,
@@ -195,7 +203,6 @@ def assert_workers_match_one_process(folder):
 
 def assert_same_checkpoint_params(folder_a, folder_b):
     """Both networks' parameters in two checkpoint folders are equal, bit for bit."""
-    import mxnet as mx
     for name in ('generator', 'discriminator'):
         a, b = (mx.nd.load(os.path.join(folder, name + '.params'))
                 for folder in (folder_a, folder_b))
@@ -253,3 +260,158 @@ def process_with_env(marker, role, task):
     task id, or None."""
     found = processes_with(marker, 'DMLC_ROLE=' + role, 'DMLC_TASK_ID=%d' % task)
     return found[0] if found else None
+
+
+# ============================== one training step, computed independently ==============================
+# The independent computation binds the networks' symbols as plain executors with the same
+# parameters and runs the tutorial's passes by hand; nothing in it goes through the Modules,
+# `train_step` or its kept-gradient bookkeeping (tests/test_training.py; test_gpu.py and
+# test_bfloat16.py use it on other devices and precisions).
+
+BATCH = 4
+NOISE = 100
+
+
+def build_modules(seed=0, ctx=None, dtype='float32'):
+    mx.random.seed(seed)
+    ctx = ctx or mx.cpu()
+    generator = app.build_generator(ctx, BATCH, NOISE, app.LEARNING_RATE, app.BETA1,
+                                    app.INIT_SIGMA, dtype=dtype)
+    discriminator = app.build_discriminator(ctx, BATCH, app.LEARNING_RATE, app.BETA1,
+                                            app.INIT_SIGMA, dtype=dtype)
+    return generator, discriminator
+
+
+def batch_inputs(seed=1):
+    rng = np.random.RandomState(seed)
+    real = rng.uniform(-1, 1, (BATCH, 3, 64, 64)).astype(np.float32)
+    noise = rng.standard_normal((BATCH, NOISE, 1, 1)).astype(np.float32)
+    return real, noise
+
+
+def parameters(module):
+    """(trainable parameters, auxiliary states) of a Module as numpy arrays."""
+    # Without this wait, get_params() right after an iteration was seen here to return
+    # BatchNorm moving statistics from before it: wait for the engine before reading.
+    mx.nd.waitall()
+    arg_params, aux_params = module.get_params()
+    return ({name: array.asnumpy() for name, array in arg_params.items()},
+            {name: array.asnumpy() for name, array in aux_params.items()})
+
+
+def run_step(generator, discriminator, real, noise, judge=None):
+    return app.train_step(generator, discriminator, mx.nd.array(real), mx.nd.array(noise),
+                          judge)
+
+
+def sgd_step_from(start, real, noise, **settings):
+    """The trainable parameters of both nets after one training step from the parameters
+    `start`, on modules built with `settings` (ctx, dtype). Plain SGD, so that the step is a
+    multiple of the gradient, and a small one: a large step of D would saturate it, and G's
+    gradient, taken through the updated D, would vanish."""
+    modules = build_modules(**settings)
+    for module, (arg_params, aux_params) in zip(modules, start):
+        module.set_params(arg_params, aux_params)
+        use_plain_sgd(module, learning_rate=0.01)
+    run_step(*modules, real, noise)
+    return [parameters(module)[0] for module in modules]
+
+
+def weight_steps(*contenders):
+    """One step from the same parameters and batch, first as the default run takes it (float32
+    on the CPU), then with each of `contenders` (settings of build_modules): per weight of both
+    nets, its name and the step it took in each."""
+    start = [module.get_params() for module in build_modules(seed=3)]
+    real, noise = batch_inputs(seed=4)
+    before = [{name: array.asnumpy() for name, array in arg.items()} for arg, _ in start]
+    after = [sgd_step_from(start, real, noise, **settings) for settings in ({},) + contenders]
+    for net, weights in enumerate(before):
+        for name, value in weights.items():
+            yield name, [value - params[net][name] for params in after]
+
+
+def bind(symbol, params, aux, **shapes):
+    """A plain executor of `symbol` holding copies of `params` and `aux`."""
+    executor = symbol.simple_bind(mx.cpu(), grad_req='write', **shapes)
+    for name, array in executor.arg_dict.items():
+        if name in params:
+            array[:] = params[name]
+    for name, array in executor.aux_dict.items():
+        array[:] = aux[name]
+    return executor
+
+
+def discriminator_pass(params, aux, images, label):
+    """D's output, parameter gradients and input gradient for `images` under one label."""
+    executor = bind(symbols.discriminator_symbol(), params, aux,
+                    data=images.shape, label=(len(images),))
+    executor.forward(is_train=True, data=images, label=np.full(len(images), label, np.float32))
+    executor.backward()
+    output = executor.outputs[0].asnumpy().ravel()
+    grads = {name: executor.grad_dict[name].asnumpy() for name in params}
+    return output, grads, executor.grad_dict['data'].asnumpy()
+
+
+def use_plain_sgd(module, learning_rate=float(BATCH)):
+    """Swap Adam for SGD; with lr = batch size (the default) a step is exactly
+    `weight -= gradient` (rescale_grad = 1 / batch), so the gradient a Module applied can be
+    read off its weights."""
+    module.init_optimizer(optimizer='sgd', optimizer_params={'learning_rate': learning_rate},
+                          force_init=True)
+
+
+def check_two_devices(devices, images_atol=1e-6, step_rtol=2e-3):
+    """Two contexts split each batch in halves; each half has its own BatchNorm statistics.
+    The independent computation: every pass per half on a single-context executor on the CPU,
+    the gradients of the halves summed. (tests/test_gpu.py runs it on two GPUs.)"""
+    mx.random.seed(3)
+    generator = app.build_generator(devices, BATCH, NOISE, app.LEARNING_RATE, app.BETA1,
+                                    app.INIT_SIGMA)
+    discriminator = app.build_discriminator(devices, BATCH, app.LEARNING_RATE, app.BETA1,
+                                            app.INIT_SIGMA)
+    judge = app.build_judge(discriminator)
+    use_plain_sgd(generator)
+    use_plain_sgd(discriminator)
+    real, noise = batch_inputs(seed=4)
+    g_params, g_aux = parameters(generator)
+    d_params, d_aux = parameters(discriminator)
+    halves = [slice(0, BATCH // 2), slice(BATCH // 2, BATCH)]
+
+    g_execs, fakes = [], []
+    for half in halves:
+        g_exec = bind(symbols.generator_symbol(), g_params, g_aux, rand=noise[half].shape)
+        g_exec.forward(is_train=True, rand=noise[half])
+        g_execs.append(g_exec)
+        fakes.append(g_exec.outputs[0].asnumpy())
+    d_grad = {name: 0 for name in d_params}
+    for fake, half in zip(fakes, halves):
+        for images, label in ((fake, 0.0), (real[half], 1.0)):
+            _, grads, _ = discriminator_pass(d_params, d_aux, images, label)
+            for name in d_grad:
+                d_grad[name] = d_grad[name] + grads[name]
+    d_expected = {name: d_params[name] - d_grad[name] for name in d_params}
+    g_grad = {name: 0 for name in g_params}
+    for g_exec, fake in zip(g_execs, fakes):
+        _, _, input_grad = discriminator_pass(d_expected, d_aux, fake, 1.0)
+        g_exec.backward(out_grads=[mx.nd.array(input_grad)])
+        for name in g_grad:
+            g_grad[name] = g_grad[name] + g_exec.grad_dict[name].asnumpy()
+    g_expected = {name: g_params[name] - g_grad[name] for name in g_params}
+
+    run_step(generator, discriminator, real, noise, judge)
+
+    np.testing.assert_allclose(generator.get_outputs()[0].asnumpy(), np.concatenate(fakes),
+                               atol=images_atol)
+    for module, expected, before in ((discriminator, d_expected, d_params),
+                                     (generator, g_expected, g_params)):
+        actual, _ = parameters(module)
+        for device_arrays, name in zip(module._exec_group.param_arrays,
+                                       module._exec_group.param_names):
+            # both devices hold the same weights after the update
+            np.testing.assert_array_equal(device_arrays[0].asnumpy(), device_arrays[1].asnumpy())
+        for name, value in expected.items():
+            step = before[name] - value
+            if not step.any():
+                continue
+            np.testing.assert_allclose(before[name] - actual[name], step, rtol=0,
+                                       atol=step_rtol * np.abs(step).max(), err_msg=name)

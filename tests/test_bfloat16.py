@@ -13,7 +13,7 @@ from dcgan.cli import SetupError
 from dcgan.framework import mx
 from helpers import (ON_CPU, assert_same_checkpoint_params, metric_rows, run_program,
                      with_the_cpu_build)
-from test_training import BATCH, weight_steps
+from helpers import BATCH, weight_steps
 
 NETWORKS = {'generator': symbols.generator_symbol, 'discriminator': symbols.discriminator_symbol}
 # One step's weight changes in bfloat16 against float32's, as the norm of the difference over

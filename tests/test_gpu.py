@@ -7,7 +7,7 @@ import pytest
 
 from dcgan import devices
 from dcgan.framework import mx
-from test_training import BATCH, NOISE, build_modules, check_two_devices, weight_steps
+from helpers import BATCH, NOISE, build_modules, check_two_devices, weight_steps
 
 GPUS = devices.gpu_count(mx)
 # cuDNN's convolutions sum in other orders than oneDNN's: a GPU's numbers are the CPU's to
@@ -41,7 +41,12 @@ def check_step_against_the_cpu(ctx, step_rtol):
     """One step on `ctx` moves every weight as the same step on the CPU does, to `step_rtol`
     of the largest move of that weight. (BatchNorm's gammas are fixed at 1, as the tutorial
     has them: they must not move at all.)"""
-    for name, (on_cpu, on_ctx) in weight_steps({'ctx': ctx}):
+    check_steps(weight_steps({'ctx': ctx}), step_rtol)
+
+
+def check_steps(steps, step_rtol):
+    """check_step_against_the_cpu's comparison, of (name, (step on the CPU, on the device))."""
+    for name, (on_cpu, on_ctx) in steps:
         if name.endswith('_gamma'):
             assert not on_cpu.any() and not on_ctx.any(), name
             continue
@@ -56,8 +61,28 @@ def test_the_shapes_on_a_cpu_context():
     check_shapes(mx.cpu(1))
 
 
-def test_a_step_on_another_cpu_context_is_the_cpus_step():
-    check_step_against_the_cpu(mx.cpu(1), step_rtol=0)
+@pytest.fixture(scope='module')
+def steps_on_another_cpu_context():
+    return list(weight_steps({'ctx': mx.cpu(1)}))
+
+
+def test_a_step_on_another_cpu_context_is_the_cpus_step(steps_on_another_cpu_context):
+    check_steps(steps_on_another_cpu_context, step_rtol=0)
+
+
+@pytest.mark.parametrize('spoil', [lambda step: -step, lambda step: 1.05 * step,
+                                   lambda step: step + 0.05 * np.abs(step).max()],
+                         ids=['turned around', '5% longer', 'shifted by 5% of the largest'])
+def test_the_step_check_fails_when_a_device_steps_otherwise(steps_on_another_cpu_context,
+                                                            spoil):
+    """What the GPU's check is worth: handed a device whose step of one weight differs from
+    the CPU's (as a wrong kernel's would) by more than its tolerance, it fails; honest, it
+    passes."""
+    check_steps(steps_on_another_cpu_context, GPU_STEP_RTOL)
+    spoiled = [(name, (on_cpu, spoil(on_ctx) if name == 'd2_weight' else on_ctx))
+               for name, (on_cpu, on_ctx) in steps_on_another_cpu_context]
+    with pytest.raises(AssertionError, match='d2_weight'):
+        check_steps(spoiled, GPU_STEP_RTOL)
 
 
 # (The split over two CPU contexts: tests/test_training.py, with the same check.)

@@ -5,14 +5,7 @@ import pytest
 
 import dcgan_mnist as app
 from dcgan import run_state
-from helpers import REPO, run_program, where_no_gpu
-
-
-def one_error_line(result):
-    """The single line a failed run printed to stderr (and nothing else there)."""
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1, result.stderr
-    return lines[0]
+from helpers import REPO, one_error_line, run_program, where_no_gpu
 
 
 # ============================== runs that work ==============================

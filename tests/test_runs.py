@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 import visualize
-from dcgan import checkpoint, console, csv_log, curves
+from dcgan import checkpoint, csv_log, curves, progress
 from dcgan.framework import mx
 from helpers import (ON_CPU, REPO, assert_same_checkpoint_params, digit_like_images, headless_env,
                      metric_rows, run_program, write_idx)
@@ -280,8 +280,8 @@ def test_moving_average():
 
 
 def test_format_duration():
-    assert console.format_duration(3725.4) == '1:02:05'
-    assert console.format_duration(0) == '0:00:00'
+    assert progress.format_duration(3725.4) == '1:02:05'
+    assert progress.format_duration(0) == '0:00:00'
 
 
 class FakeTerminal(io.StringIO):
@@ -291,16 +291,16 @@ class FakeTerminal(io.StringIO):
 
 def test_progress_line_redraws_on_a_terminal_only():
     terminal = FakeTerminal()
-    progress = console.Progress(total=100, batch_size=64, stream=terminal)
-    progress.started_at -= 5.0  # 10 iterations in 5 s: 0.5 s each, 45 s for the other 90
-    assert progress.seconds_per_iteration(10) == pytest.approx(0.5, rel=0.01)
-    assert progress.time_left(10) == '0:00:45'
-    progress.update(10)
-    progress.clear()
+    line = progress.Progress(total=100, batch_size=64, stream=terminal)
+    line.started_at -= 5.0  # 10 iterations in 5 s: 0.5 s each, 45 s for the other 90
+    assert line.seconds_per_iteration(10) == pytest.approx(0.5, rel=0.01)
+    assert line.time_left(10) == '0:00:45'
+    line.update(10)
+    line.clear()
     assert terminal.getvalue().startswith('\r\033[K10/100  ')
     assert 'img/s' in terminal.getvalue() and 'left' in terminal.getvalue()
     log_file = io.StringIO()
-    quiet = console.Progress(total=100, batch_size=64, stream=log_file)
+    quiet = progress.Progress(total=100, batch_size=64, stream=log_file)
     quiet.update(10)
     quiet.clear()
     assert log_file.getvalue() == ''

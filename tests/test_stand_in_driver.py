@@ -13,8 +13,7 @@ import sys
 import pytest
 
 from dcgan import checkpoint
-from helpers import REPO, cpu_build, headless_env, run_program
-from test_program import one_error_line
+from helpers import REPO, cpu_build, headless_env, one_error_line, run_program
 
 SOURCE = os.path.join(REPO, 'tests', 'stand_in_libcuda.c')
 CUDA_ERROR_NO_DEVICE = 100
