@@ -46,6 +46,7 @@ from dcgan import (bfloat16, checkpoint, devices, hooks, mnist, notebook, own_im
                    run_length, run_lock, run_state, watchdog)
 from dcgan.interrupts import EXIT_INTERRUPTED
 from dcgan.averaging import DEFAULT_DECAY
+from dcgan.batches import Batches
 from dcgan.cli import (Check, OneLineArgumentParser, SetupError, check_writable_folder,
                        context_spec, fail, gpu_list, launch_resume_command, positive_float,
                        positive_int, resume_argv)
@@ -341,7 +342,7 @@ class Training:
     generator: mx.mod.Module
     discriminator: mx.mod.Module
     judge: mx.mod.Module
-    images: object              # mnist.MnistBatches, or own_images.RecordBatches
+    images: Batches             # mnist.MnistBatches, or own_images.RecordBatches
     noise: RandIter
     hooks: hooks.Hooks
     console: Console

@@ -9,6 +9,7 @@ developers run (benchmark, the averaging study, the GPU install check, the class
     bfloat16       --dtype bfloat16: the casts placed around the convolutions, the CPU check
     cli            one-line flag errors and checked number types
     interrupts     Ctrl-C while a command starts: one line, never a traceback
+    batches        the one interface of real-image batches, and the order's seed
     mnist          the MNIST files and the tutorial's preparation of them
     own_images     --data: a folder or a RecordIO file of your own images, streamed by MXNet
     record_file    a RecordIO file and its index, walked and checked in Python

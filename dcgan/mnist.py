@@ -16,6 +16,7 @@ import cv2
 import numpy as np
 
 from dcgan import REPOSITORY
+from dcgan.batches import ORDER_SEED
 
 FILES = {
     'train_images': 'train-images-idx3-ubyte',
@@ -27,7 +28,6 @@ DATA_DIR_ENV = 'MNIST_DIR'
 DEFAULT_DATA_DIR = os.path.join(REPOSITORY, 'data', 'mnist')
 
 SOURCE_SIZE = 28          # MNIST images are 28x28
-ORDER_SEED = 1            # the tutorial's np.random.seed(1) before its permutation
 IDX_UBYTE = 0x08          # the IDX type code for unsigned bytes, the only one MNIST uses
 PREPARE_CHUNK = 4096      # images prepared at a time where many are, to bound memory
 
@@ -172,7 +172,8 @@ def prepare_chunk(images, size):
 # ============================== batches on demand ==============================
 
 class MnistBatches:
-    """The tutorial's `NDArrayIter(X, batch_size)` over the prepared images, without X.
+    """The tutorial's `NDArrayIter(X, batch_size)` over the prepared images, without X: a
+    batches.Batches.
 
     The tutorial prepares all 70,000 images up front: a 3.4 GB float32 array and about 20 s.
     This keeps the 55 MB of 28x28 bytes and prepares each batch of 64 when it is asked for

@@ -41,10 +41,10 @@ import sys
 import numpy as np
 
 from dcgan import REPOSITORY, given_files, mnist, record_file
+from dcgan.batches import ORDER_SEED
 
 CACHE_ENV = 'DCGAN_IMAGE_CACHE'  # where packed folders go, when not data/image_cache
 CACHE_FORMAT = 2  # of the packed files and their verdict; a change makes a new cache key
-ORDER_SEED = 1    # the tutorial's np.random.seed(1) for MNIST's order, here too
 MAX_PIXELS = 64 * 1024 * 1024  # larger is refused from its header: a decompression bomb
 MAX_FILE_BYTES = 256 * 1024 * 1024  # an image file larger is left out before it is read
 # The files of a folder looked at, by their extensions, and of those the formats (as Pillow
@@ -350,8 +350,8 @@ def native_log_silenced():
 
 class RecordBatches:
     """The tutorial's batches of a RecordIO file's images, 64x64 RGB in [-1, 1], decoded by
-    MXNet's ImageRecordIter: the same interface as mnist.MnistBatches (reset, skip, next,
-    num_data, provide_data). `shard` = (k, n): worker k of n reads part k of the file."""
+    MXNet's ImageRecordIter: a batches.Batches, as mnist.MnistBatches is. `shard` = (k, n):
+    worker k of n reads part k of the file."""
 
     def __init__(self, images, batch_size, size, shard=(0, 1), threads=None):
         from dcgan.framework import mx

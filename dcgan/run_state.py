@@ -34,7 +34,7 @@ from typing import Optional
 import numpy as np
 
 import symbols
-from dcgan import averaging, bfloat16, checkpoint, mnist
+from dcgan import averaging, batches, bfloat16, checkpoint
 from dcgan.cli import (Check, Choice, SetupError, check_memory, positive_float, seed,
                        unit_interval)
 from dcgan.framework import mx
@@ -62,7 +62,7 @@ COUNTERS = {'global_iteration': Check(int, low=0, high=MAX_ITERATIONS),
             'epoch': Check(int, low=0, high=MAX_ITERATIONS),
             'iterations_per_epoch': Check(int, low=1, high=MAX_ITERATIONS),
             'num_images': Check(int, low=1),
-            'data_seed': Check(int, low=mnist.ORDER_SEED, high=mnist.ORDER_SEED),
+            'data_seed': Check(int, low=batches.ORDER_SEED, high=batches.ORDER_SEED),
             'devices': Check(int, low=1, high=MAX_PROCESSES),
             'workers': Check(int, low=1, high=MAX_PROCESSES)}
 AVERAGE_UPDATES = Check(int, low=0, high=MAX_ITERATIONS)
@@ -303,7 +303,7 @@ class RunState:
         """state.json's content about the run, saved for `reason`."""
         record = dict(self.settings, global_iteration=self.done, epoch=self.epoch,
                       iterations_per_epoch=self.iterations_per_epoch,
-                      num_images=self.num_images, data_seed=mnist.ORDER_SEED,
+                      num_images=self.num_images, data_seed=batches.ORDER_SEED,
                       devices=self.devices, workers=self.workers, data=self.data, reason=reason,
                       mxnet_version=mx.__version__)
         if self.average:

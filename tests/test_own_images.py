@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 import symbols
-from dcgan import checkpoint, own_images
+from dcgan import batches, checkpoint, own_images
 from dcgan.framework import mx
 import dcgan_mnist
 import made_shapes
@@ -85,7 +85,7 @@ def test_a_folder_s_images_are_prepared_as_opencv_does(folder, tmp_path):
     assert -1 <= images.min() and images.max() <= 1
     # The packed order is the fixed shuffle of the sorted names.
     names = own_images.list_image_files(folder)
-    order = np.random.RandomState(own_images.ORDER_SEED).permutation(len(names))
+    order = np.random.RandomState(batches.ORDER_SEED).permutation(len(names))
     for image, at in zip(images, order):
         expected = opencv_preparation(os.path.join(folder, names[at]))
         # JPEG and WebP decode alike in both; the resize may round one column differently.
