@@ -47,9 +47,9 @@ from dcgan import (bfloat16, checkpoint, devices, hooks, mnist, notebook, own_im
 from dcgan.interrupts import EXIT_INTERRUPTED
 from dcgan.averaging import DEFAULT_DECAY
 from dcgan.batches import Batches
-from dcgan.cli import (Check, OneLineArgumentParser, SetupError, check_writable_folder,
-                       context_spec, fail, gpu_list, launch_resume_command, positive_float,
-                       positive_int, resume_argv)
+from dcgan.cli import (Check, OneLineArgumentParser, SetupError, UserError,
+                       check_writable_folder, context_spec, fail, gpu_list,
+                       launch_resume_command, positive_float, positive_int, resume_argv)
 from dcgan.console import Console
 from dcgan.csv_log import SCORE_FIELDS, MetricsLog
 from dcgan.event_log import EventLog, summary_writer_class
@@ -679,8 +679,7 @@ def start(args):
     """set_up, its errors and a Ctrl-C told in one line (SystemExit)."""
     try:
         return set_up(args)
-    except (SetupError, mnist.MnistDataError, own_images.ImageDataError, devices.ContextError,
-            checkpoint.CheckpointError) as e:
+    except UserError as e:  # dcgan/errors.py: every error meant for the user
         fail(e)
     except KeyboardInterrupt:
         print('Interrupted before training began: nothing was saved.', file=sys.stderr,

@@ -35,8 +35,8 @@ if __name__ == '__main__':
 
 # Each route below imports what it needs as it starts: drawing from an exported model must not
 # import MXNet, and the routes that do must import it (its setup) before numpy.
-from dcgan.cli import (Check, OneLineArgumentParser, SetupError, check_memory,  # noqa: E402
-                       check_writable, command_to, fail, positive_int, seed)
+from dcgan.cli import (Check, OneLineArgumentParser, SetupError, UserError,  # noqa: E402
+                       check_memory, check_writable, command_to, fail, positive_int, seed)
 
 GRID_COLUMNS = 10
 DEFAULT_OUT = 'samples.png'
@@ -191,7 +191,7 @@ def draw_from_checkpoint(args):
     # MXNet first (its setup sets thread defaults before numpy loads), or one line why not.
     from dcgan.framework import mx
     import symbols
-    from dcgan import checkpoint, devices, lenet, mnist, run_state, targets
+    from dcgan import devices, lenet, mnist, run_state, targets
     from dcgan.sampling import sampler_from_checkpoint
     try:
         request = check_request(args)
@@ -206,8 +206,7 @@ def draw_from_checkpoint(args):
         sampler = sampler_from_checkpoint(found, state, ctx, args.averaged)
         classifier = (lenet.load_classifier(lenet.SHIPPED, ctx) if args.digit is not None
                       else None)
-    except (checkpoint.CheckpointError, devices.ContextError, SetupError, targets.TargetError,
-            lenet.ClassifierError) as e:
+    except UserError as e:
         fail(e)
     if classifier is not None:
         return draw_digit(args, sampler, classifier, found)
@@ -337,7 +336,7 @@ def write_outputs(args, images):
 
 def export_to_onnx(args):
     from dcgan import framework  # noqa: F401  (MXNet's setup first, as above)
-    from dcgan import checkpoint, run_state
+    from dcgan import run_state
     try:
         from dcgan import onnx_export
     except ImportError as e:
@@ -346,7 +345,7 @@ def export_to_onnx(args):
         check_outputs([(args.export, '--export', (ONNX_EXTENSION,))], args.overwrite)
         found, state = run_state.open_checkpoint(args.checkpoint, command_to('python sample.py'))
         gap = onnx_export.export(found, state, args.averaged, args.export)
-    except (checkpoint.CheckpointError, SetupError) as e:
+    except UserError as e:
         fail(e)
     print('Wrote the %s generator of %s to %s (onnxruntime gives MXNet\'s digits to within '
           '%.1g)' % ('averaged' if args.averaged else 'plain', found, args.export, gap))

@@ -32,8 +32,8 @@ import os
 import sys
 
 from dcgan import checkpoint, devices, lenet, mnist, run_state
-from dcgan.cli import (Check, OneLineArgumentParser, SetupError, check_writable, command_to,
-                       fail, seed)
+from dcgan.cli import (Check, OneLineArgumentParser, SetupError, UserError, check_writable,
+                       command_to, fail, seed)
 from dcgan.progress import sampling_progress
 from dcgan.lenet import classifier_input
 from dcgan.sampling import Sampler, sampler_from_checkpoint
@@ -117,8 +117,7 @@ def main(argv=None):
         check_writable(json_path, '--json')
         classifier = load_scorer(args.classifier, ctx)
         real = RealDigits(classifier, args.data_dir, args.cache_dir)
-    except (checkpoint.CheckpointError, lenet.ClassifierError, mnist.MnistDataError,
-            devices.ContextError, SetupError) as e:
+    except UserError as e:  # dcgan/errors.py
         fail(e)
     if args.num > real.num_test:
         fail('--num %d is more than the %d test digits the scores compare with'

@@ -17,7 +17,7 @@ is the smallest of the layers.
 """
 import json
 
-from dcgan.cli import SetupError
+from dcgan.errors import SetupError
 
 DTYPES = ('float32', 'bfloat16')
 FLOAT32 = '0'  # MXNet's code for float32, as a variable's __dtype__ attribute holds it

@@ -36,6 +36,7 @@ import numpy as np
 
 from dcgan import given_files
 from dcgan.framework import mx
+from dcgan.errors import UserError
 
 CHECKPOINTS = 'checkpoints'
 STATE = 'state.json'
@@ -56,7 +57,7 @@ JSON_LIMIT = 1 << 20  # bytes of state.json and of an optimizer record at the mo
 MAX_STEPS = 2 ** 31 - 1  # an optimizer's step counts at the most
 
 
-class CheckpointError(Exception):
+class CheckpointError(UserError):
     """A checkpoint is missing, incomplete, damaged or does not fit; the message says which."""
 
 

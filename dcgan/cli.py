@@ -12,13 +12,11 @@ import math
 import os
 import shlex
 import sys
+
 import tempfile
 import unicodedata
 
-
-class SetupError(Exception):
-    """Something the user can fix (flags, output directory, data size); the message says what,
-    in one line."""
+from dcgan.errors import SetupError, UserError  # noqa: F401  (the commands' one policy)
 
 
 def one_line(text):

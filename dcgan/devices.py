@@ -8,9 +8,10 @@ machine with GPUs.
 import ctypes
 
 from dcgan import gpu_code
+from dcgan.errors import UserError
 
 
-class ContextError(Exception):
+class ContextError(UserError):
     """The requested device is not available."""
 
 

@@ -15,12 +15,13 @@ batch it gives the same image (the page of sample.py --web draws chosen digits s
 import numpy as np
 
 from dcgan import lenet
+from dcgan.errors import UserError
 
 CONFIDENCE = 0.9      # the classifier's probability for D that keeps a drawn digit
 MAX_DRAWS_PER_DIGIT = 100  # draws tried for each digit asked before giving up
 
 
-class DigitNotDrawn(Exception):
+class DigitNotDrawn(UserError):
     """The generator hardly ever draws the digit (a run stopped early, or one on other
     images): the message says how many were found in how many draws."""
 

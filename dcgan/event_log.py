@@ -17,7 +17,7 @@ import glob
 import os
 import struct
 
-from dcgan.cli import SetupError
+from dcgan.errors import SetupError
 from dcgan.csv_log import FIELDS
 
 EVENTS_DIR = 'tb'

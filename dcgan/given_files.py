@@ -11,12 +11,14 @@ import errno
 import os
 import stat
 
+from dcgan.errors import UserError
+
 # What fstat says a file is, for a refusal's words.
 KINDS = ((stat.S_ISDIR, 'a folder'), (stat.S_ISFIFO, 'a FIFO'), (stat.S_ISCHR, 'a character '
          'device'), (stat.S_ISBLK, 'a block device'), (stat.S_ISSOCK, 'a socket'))
 
 
-class FileRefused(Exception):
+class FileRefused(UserError):
     """The file cannot be read as asked: '<path> is <why>', in one line."""
 
     def __init__(self, path, why):

@@ -17,6 +17,8 @@ import stat
 import struct
 import sys
 
+from dcgan.errors import UserError
+
 SECTION = b'.nv_fatbin'
 CONTAINER_MAGIC = 0xBA55ED50
 CONTAINER_HEADER = struct.Struct('<IHHQ')  # magic, version, header size, payload size
@@ -41,7 +43,7 @@ CAPABILITIES_SHOWN = (((7, 0), 'Volta: V100'), ((7, 5), 'Turing: T4, RTX 20'),
                       ((10, 0), 'Blackwell: B200'))
 
 
-class GpuCodeError(Exception):
+class GpuCodeError(UserError):
     """The file is not an ELF library whose GPU code can be read."""
 
 

@@ -39,11 +39,15 @@ def work_begins():
 
 
 def run(main, interrupted='Interrupted.'):
-    """A command's `main()` with Ctrl-C ending it in the line `interrupted` and exit status
-    130; its return value is the exit status."""
+    """A command's `main()` under the one error policy (dcgan/errors.py): a UserError ends it
+    in one line, `error: ...`, and exit status 1; Ctrl-C in the line `interrupted` and 130;
+    otherwise its return value is the exit status."""
+    from dcgan.cli import UserError, fail
     work_begins()
     try:
         return main()
+    except UserError as e:
+        fail(e)  # SystemExit('error: ...'): the one line, exit status 1
     except KeyboardInterrupt:
         print(interrupted, file=sys.stderr, flush=True)
         return EXIT_INTERRUPTED

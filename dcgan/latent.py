@@ -21,6 +21,7 @@ import re
 import numpy as np
 
 from dcgan import drawing
+from dcgan.errors import UserError
 
 WALK_STEPS = 10            # images per segment of a walk, both ends included
 NEIGHBOURS = 8
@@ -29,7 +30,7 @@ NEIGHBOUR_SEED_OFFSET = 1  # the neighbours' noise: RandomState(seed + this)
 GROUP = re.compile(r'^\s*\d+(\s*,\s*\d+)*\s*$')
 
 
-class ExpressionError(ValueError):
+class ExpressionError(UserError, ValueError):
     """An arithmetic expression that is not groups of cell numbers joined by + and -."""
 
 

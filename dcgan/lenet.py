@@ -20,6 +20,7 @@ import numpy as np
 
 import symbols
 from dcgan import REPOSITORY, checkpoint, mnist
+from dcgan.errors import UserError
 from dcgan.framework import mx
 
 SHIPPED = os.path.join(REPOSITORY, 'weights', 'lenet_mnist.params')
@@ -35,7 +36,7 @@ FEATURE_SIZE = 256
 PREDICT_BATCH = 500
 
 
-class ClassifierError(Exception):
+class ClassifierError(UserError):
     """The classifier's weights are missing, unreadable or not the ones expected."""
 
 

@@ -17,6 +17,7 @@ import numpy as np
 
 from dcgan import REPOSITORY
 from dcgan.batches import ORDER_SEED
+from dcgan.errors import UserError
 
 FILES = {
     'train_images': 'train-images-idx3-ubyte',
@@ -32,7 +33,7 @@ IDX_UBYTE = 0x08          # the IDX type code for unsigned bytes, the only one M
 PREPARE_CHUNK = 4096      # images prepared at a time where many are, to bound memory
 
 
-class MnistDataError(Exception):
+class MnistDataError(UserError):
     """A data file is missing, unreadable or not what it should be; the message says which."""
 
 

@@ -15,7 +15,8 @@ import re
 import onnxruntime
 
 from dcgan import drawing, given_files
-from dcgan.cli import Check, SetupError, positive_int
+from dcgan.cli import Check, positive_int
+from dcgan.errors import SetupError
 
 # The model file is read whole before onnxruntime sees it: a bound on what is read. The
 # tutorial's generator is 50 MB; the largest noise length a run allows makes it about 9 GB.

@@ -42,6 +42,7 @@ import numpy as np
 
 from dcgan import REPOSITORY, given_files, mnist, record_file
 from dcgan.batches import ORDER_SEED
+from dcgan.errors import UserError
 
 CACHE_ENV = 'DCGAN_IMAGE_CACHE'  # where packed folders go, when not data/image_cache
 CACHE_FORMAT = 2  # of the packed files and their verdict; a change makes a new cache key
@@ -57,7 +58,7 @@ DECODABLE_FORMATS = ('JPEG', 'PNG', 'BMP', 'TIFF')
 NAMED_SKIPS = 3  # skipped files named in the status line; the rest counted
 
 
-class ImageDataError(Exception):
+class ImageDataError(UserError):
     """The images cannot be trained on; the message says which and why, in one line."""
 
 

@@ -16,6 +16,7 @@ start, so the index must list exactly the records a walk through the file finds.
 import struct
 
 from dcgan import given_files
+from dcgan.errors import UserError
 
 MAGIC = 0xced7230a
 LENGTH_MASK = (1 << 29) - 1
@@ -25,7 +26,7 @@ MAX_INDEX_BYTES = 256 * 1024 * 1024  # 10 million lines and more
 MAX_RECORD_BYTES = 256 * 1024 * 1024  # an image larger than any MAX_PIXELS one, encoded
 
 
-class RecordError(Exception):
+class RecordError(UserError):
     """The file or its index is not what MXNet's reader can read whole; the message says
     where, in one line."""
 

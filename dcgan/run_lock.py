@@ -18,7 +18,7 @@ import os
 import socket
 import time
 
-from dcgan.cli import SetupError
+from dcgan.errors import SetupError
 
 LOCK_FILE = '.training.lock'
 HOLDER_LIMIT = 200  # bytes of the holder's line that are read back

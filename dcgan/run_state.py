@@ -35,8 +35,8 @@ import numpy as np
 
 import symbols
 from dcgan import averaging, batches, bfloat16, checkpoint
-from dcgan.cli import (Check, Choice, SetupError, check_memory, positive_float, seed,
-                       unit_interval)
+from dcgan.cli import Check, Choice, check_memory, positive_float, seed, unit_interval
+from dcgan.errors import SetupError
 from dcgan.framework import mx
 
 # Far more iterations than a run can do (at 2 s each, 136 years): a bound on the counters.

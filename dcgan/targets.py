@@ -16,6 +16,7 @@ import cv2
 import numpy as np
 
 from dcgan import given_files, mnist
+from dcgan.errors import UserError
 
 TEST_PREFIX = 'test:'
 SPAN = re.compile(r'^(\d+)(?:-(\d+))?$')
@@ -23,7 +24,7 @@ MAX_FILE_BYTES = 16 * 1024 * 1024  # far more than a 64x64 PNG
 MAX_TARGETS = 10000
 
 
-class TargetError(Exception):
+class TargetError(UserError):
     """The targets cannot be read or are not images the generator could draw; one line."""
 
 

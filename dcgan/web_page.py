@@ -12,7 +12,7 @@ import os
 import shutil
 
 from dcgan import REPOSITORY, drawing
-from dcgan.cli import SetupError
+from dcgan.errors import SetupError
 
 ORT_WEB_VERSION = '1.31.1'
 ORT_FILES = ('ort.wasm.min.js', 'ort-wasm-simd-threaded.mjs', 'ort-wasm-simd-threaded.wasm')

@@ -35,7 +35,7 @@ import sys
 import dcgan_mnist
 import score
 from dcgan import averaging, checkpoint, devices, hooks, lenet, mnist, run_state, scoring
-from dcgan.cli import Check, OneLineArgumentParser, command_to, fail
+from dcgan.cli import Check, OneLineArgumentParser, UserError, command_to, fail
 from dcgan.sampling import Sampler
 
 # (name, decay, warm-up)
@@ -212,7 +212,7 @@ def main(argv=None):
     try:
         score_runs(args.runs, args.data_dir or mnist.default_data_dir(), args.num,
                    args.cache_dir)
-    except (checkpoint.CheckpointError, lenet.ClassifierError, mnist.MnistDataError) as e:
+    except UserError as e:  # dcgan/errors.py
         fail(e)
     return 0
 

@@ -18,9 +18,8 @@ import time
 import numpy as np
 
 from dcgan import checkpoint, mnist
-from dcgan.cli import OneLineArgumentParser, fail
-from dcgan.lenet import (SHIPPED_SHA256, ClassifierError, load_classifier, lenet_symbol,
-                         round_trip)
+from dcgan.cli import OneLineArgumentParser, UserError, fail
+from dcgan.lenet import SHIPPED_SHA256, load_classifier, lenet_symbol, round_trip
 
 EPOCHS = 5
 BATCH = 128
@@ -80,7 +79,7 @@ def main(argv=None):
     try:
         classifier, _ = train_and_save(args.train, args.data_dir or mnist.default_data_dir(),
                                        mx.cpu())
-    except (mnist.MnistDataError, checkpoint.CheckpointError, ClassifierError) as e:
+    except UserError as e:  # dcgan/errors.py
         fail(e)
     if classifier.sha256 == SHIPPED_SHA256:
         print('These are the shipped weights, bit for bit.')
