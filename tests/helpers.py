@@ -104,6 +104,16 @@ def cpu_build():
 # skipped, saying why in one line.
 where_no_gpu = pytest.mark.skipif(mxnet_sees_a_gpu(), reason='checks a machine without a GPU, '
                                   'and MXNet sees one here')
+def cpu_has_bfloat16():
+    """Whether this CPU has bfloat16 instructions (without, oneDNN cannot run the bfloat16
+    convolutions at all here, and the program refuses --dtype bfloat16)."""
+    from dcgan import bfloat16
+    return bool(bfloat16.cpu_flags() & set(bfloat16.BFLOAT16_FLAGS))
+
+
+with_bfloat16_instructions = pytest.mark.skipif(
+    not cpu_has_bfloat16(), reason='needs a CPU with bfloat16 instructions (avx512_bf16 or '
+                                   'amx_bf16); this one has neither')
 with_the_cpu_build = pytest.mark.skipif(not cpu_build(), reason='checks MXNet\'s CPU build, and '
                                         'a GPU build is installed here')
 

@@ -9,7 +9,7 @@ import pytest
 
 import benchmark
 import symbols
-from helpers import REPO
+from helpers import REPO, with_bfloat16_instructions
 
 
 def test_multiply_adds_of_each_network_by_hand():
@@ -66,6 +66,7 @@ def test_the_program_runs_with_the_program_s_threads(data_dir):
     assert found['iteration_gflop'] == pytest.approx(benchmark.iteration_gflop(4))
 
 
+@with_bfloat16_instructions
 def test_the_program_in_bfloat16_is_a_contender(data_dir):
     env = dict(benchmark.contender_env(benchmark.PROGRAM_THREADS), OMP_NUM_THREADS='1')
     found = run_contender('program-bfloat16', data_dir, env)

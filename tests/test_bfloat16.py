@@ -11,9 +11,9 @@ import symbols
 from dcgan import bfloat16, checkpoint
 from dcgan.cli import SetupError
 from dcgan.framework import mx
-from helpers import (ON_CPU, assert_same_checkpoint_params, metric_rows, run_program,
+from helpers import (BATCH, ON_CPU, assert_same_checkpoint_params, cpu_has_bfloat16,
+                     metric_rows, run_program, weight_steps, with_bfloat16_instructions,
                      with_the_cpu_build)
-from helpers import BATCH, weight_steps
 
 NETWORKS = {'generator': symbols.generator_symbol, 'discriminator': symbols.discriminator_symbol}
 # One step's weight changes in bfloat16 against float32's, as the norm of the difference over
@@ -78,6 +78,7 @@ def test_the_bfloat16_modules_keep_float32_weights_and_outputs():
         assert set(arg_types) == set(out_types) == set(aux_types) == {np.float32}, network
 
 
+@with_bfloat16_instructions
 def test_a_bfloat16_step_is_the_float32_step_to_bfloat16s_precision():
     for name, (in_float32, in_bfloat16) in weight_steps({'dtype': 'bfloat16'}):
         if name.endswith('_gamma'):  # fixed at 1, in both
@@ -94,6 +95,7 @@ FLAGS = ON_CPU + ['--batch-size', '8', '--seed', '4', '--no-show', '--dtype', 'b
 
 
 @with_the_cpu_build  # the program refuses --dtype bfloat16 on MXNet's GPU build, by design
+@with_bfloat16_instructions
 def test_a_bfloat16_run_resumes_exactly_and_keeps_its_dtype(data_dir, tmp_path):
     straight, stopped = str(tmp_path / 'straight'), str(tmp_path / 'stopped')
     for out, iterations in ((straight, '4'), (stopped, '2')):
@@ -115,6 +117,19 @@ def test_a_bfloat16_run_resumes_exactly_and_keeps_its_dtype(data_dir, tmp_path):
     assert_same_checkpoint_params(checkpoint.checkpoint_dir(straight, 4),
                                   checkpoint.checkpoint_dir(stopped, 4))
     assert metric_rows(stopped) == metric_rows(straight)
+
+
+@with_the_cpu_build
+@pytest.mark.skipif(cpu_has_bfloat16(), reason='checks a CPU without bfloat16 instructions, '
+                    'and this one has them')
+def test_on_a_cpu_without_bfloat16_the_flag_says_so_in_one_line(data_dir, tmp_path):
+    result = run_program('--data-dir', data_dir, *FLAGS, '--max-iters', '1', '--output-dir',
+                         str(tmp_path / 'run'))
+    assert result.returncode == 1
+    assert result.stderr.startswith('error: --dtype bfloat16 needs a CPU with bfloat16 '
+                                    'instructions (avx512_bf16 or amx_bf16); this one has '
+                                    'neither'), result.stderr
+    assert result.stderr.count('\n') == 1 and not (tmp_path / 'run').exists()
 
 
 @pytest.mark.parametrize('flags, gpu_build, refusal', [
