@@ -273,12 +273,12 @@ def read_noise(path):
     unpickled, finite."""
     import io
     import numpy as np
-    from dcgan import given_files
+    from dcgan import files
     try:
-        data = given_files.read_regular(path, MAX_NOISE_BYTES,
+        data = files.read_regular(path, MAX_NOISE_BYTES,
                                         too_large='more than --noise reads')
         noise = np.load(io.BytesIO(data), allow_pickle=False)
-    except given_files.FileRefused as e:
+    except files.FileRefused as e:
         raise SetupError('--noise %s' % e) from None
     except (ValueError, OSError, EOFError) as e:
         raise SetupError('--noise %s is not a .npy array (%s)' % (path, e)) from None

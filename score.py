@@ -31,7 +31,7 @@ import json
 import os
 import sys
 
-from dcgan import checkpoint, devices, lenet, mnist, run_state
+from dcgan import checkpoint, devices, files, lenet, mnist, run_state
 from dcgan.cli import (Check, OneLineArgumentParser, SetupError, UserError, check_writable,
                        command_to, fail, seed)
 from dcgan.progress import sampling_progress
@@ -141,14 +141,13 @@ def main(argv=None):
             state['batch_size'], state['noise_dim'], args.seed, ctx)))
     print('%d samples from %s:' % (args.num, found))
     print(format_table(columns))
-    with open(json_path + '.partial', 'w') as f:  # appears whole or not at all
+    with files.written_whole(json_path) as temporary, open(temporary, 'w') as f:
         json.dump({'checkpoint': found, 'trained_on': state['data'],
                    'classifier_sha256': classifier.sha256,
                    'classifier_shipped': classifier.sha256 == lenet.SHIPPED_SHA256,
                    'classifier_test_accuracy': real.test_accuracy, 'seed': args.seed,
                    'sampling': 'BatchNorm in training mode, batches of %d' % state['batch_size'],
                    'scores': dict(columns)}, f, indent=2)
-    os.replace(json_path + '.partial', json_path)
     print('Wrote %s' % json_path)
 
 

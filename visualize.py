@@ -29,6 +29,8 @@ if not display_available() and 'MPLBACKEND' not in os.environ:
     matplotlib.use('Agg')
 import matplotlib.pyplot as plt  # noqa: E402  (must follow the backend choice)
 
+from dcgan import files  # noqa: E402  (whole or nothing; it imports nothing of the project)
+
 
 def interactive_backend():
     """True when the active matplotlib backend draws to a window rather than to files only."""
@@ -79,9 +81,8 @@ def batch_to_grid(batch, columns=None):
 def save_figure(fig, path):
     """Save `fig` to `path` in the format its extension names, via a temporary file, so a
     crash never leaves half a file."""
-    temporary = path + '.partial'
-    fig.savefig(temporary, dpi=100, format=image_format(path) or 'png')
-    os.replace(temporary, path)
+    with files.written_whole(path) as temporary:
+        fig.savefig(temporary, dpi=100, format=image_format(path) or 'png')
 
 
 def image_format(path):
@@ -94,9 +95,8 @@ def image_format(path):
 def save_grid(grid, path):
     """Save a uint8 grid image (H, W, C) in the format its extension names (PNG pixel for
     pixel; JPEG; PDF), via a temporary file: a file appears whole or not at all."""
-    temporary = path + '.partial'
-    plt.imsave(temporary, grid, format=image_format(path) or 'png')
-    os.replace(temporary, path)
+    with files.written_whole(path) as temporary:
+        plt.imsave(temporary, grid, format=image_format(path) or 'png')
 
 
 def read_grid(path):
@@ -208,10 +208,9 @@ def save_progress_animation(grid_dir, path):
         frames.append(frame)
     if not frames:
         return []
-    temporary = path + '.partial.gif'
-    frames[0].save(temporary, save_all=True, append_images=frames[1:], loop=0,
-                   duration=[FRAME_MS] * (len(frames) - 1) + [LAST_FRAME_MS])
-    os.replace(temporary, path)
+    with files.written_whole(path, suffix='.partial.gif') as temporary:
+        frames[0].save(temporary, save_all=True, append_images=frames[1:], loop=0,
+                       duration=[FRAME_MS] * (len(frames) - 1) + [LAST_FRAME_MS])
     return [iteration for iteration, _ in grids]
 
 
@@ -282,17 +281,15 @@ def save_animation(frames, path, frame_ms, scale=WALK_SCALE):
     from PIL import Image
     pictures = [Image.fromarray(frame).resize((frame.shape[1] * scale, frame.shape[0] * scale),
                                               Image.NEAREST) for frame in frames]
-    temporary = path + '.partial.gif'
-    pictures[0].save(temporary, save_all=True, append_images=pictures[1:], loop=0,
-                     duration=frame_ms)
-    os.replace(temporary, path)
+    with files.written_whole(path, suffix='.partial.gif') as temporary:
+        pictures[0].save(temporary, save_all=True, append_images=pictures[1:], loop=0,
+                         duration=frame_ms)
 
 
 def save_npy(array, path):
     """An array as .npy, written whole or not at all."""
-    with open(path + '.partial', 'wb') as f:
+    with files.written_whole(path) as temporary, open(temporary, 'wb') as f:
         np.save(f, array)
-    os.replace(path + '.partial', path)
 
 
 def save_arithmetic_figure(drawn, groups, path):

@@ -13,7 +13,7 @@ developers run (benchmark, the averaging study, the GPU install check, the class
     mnist          the MNIST files and the tutorial's preparation of them
     own_images     --data: a folder or a RecordIO file of your own images, streamed by MXNet
     record_file    a RecordIO file and its index, walked and checked in Python
-    given_files    reading a file someone gave: regular files only, bounded before a read
+    files    reading a file someone gave: regular files only, bounded before a read
     run_length     how long a run trains: its goal from the length flags and the data
     run_state      a run's settings and counters: what a checkpoint's state.json holds
     checkpoint     writing, verifying and loading checkpoint folders (data only, no pickles)

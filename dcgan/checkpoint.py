@@ -34,7 +34,7 @@ import shutil
 
 import numpy as np
 
-from dcgan import given_files
+from dcgan import files
 from dcgan.framework import mx
 from dcgan.errors import UserError
 
@@ -86,10 +86,10 @@ def _open_regular(path, limit=None):
     (not a symbolic link, a device, a pipe or a folder) of at most `limit` bytes: no read of a
     checkpoint can hang, run without end, or follow a link out of its folder."""
     try:
-        return given_files.open_regular(
+        return files.open_regular(
             path, limit, follow_links=False,
             too_large='more than a checkpoint of this run holds there')
-    except given_files.FileRefused as e:
+    except files.FileRefused as e:
         raise CheckpointError(str(e)) from None
 
 
@@ -212,14 +212,6 @@ def _check_optimizer_state(module, states, counts, num_update):
 
 # ============================== saving ==============================
 
-def _fsync_dir(path):
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 def _disk_full(folder):
     try:
         return shutil.disk_usage(folder).free < (1 << 20)
@@ -271,19 +263,17 @@ def _write_files(folder, modules, state, fixed_noise, average):
     if average is not None:
         _save_arrays(os.path.join(folder, AVERAGE), params_dict(average))
     mx.nd.waitall()
-    files = {}
+    sums = {}
     for name in sorted(os.listdir(folder)):  # on disk, not only in the page cache
         path = os.path.join(folder, name)
-        with open(path, 'rb') as f:
-            os.fsync(f.fileno())
-        files[name] = sha256_of(path)
-    state = dict(state, format=FORMAT, files=files)
+        files.fsync_file(path)  # the fsync policy: dcgan/files.py
+        sums[name] = sha256_of(path)
+    state = dict(state, format=FORMAT, files=sums)
     state['state_sha256'] = state_digest(state)
     _write_bytes(os.path.join(folder, STATE),
                  json.dumps(state, indent=2, sort_keys=True).encode())
-    with open(os.path.join(folder, STATE), 'rb') as f:
-        os.fsync(f.fileno())
-    _fsync_dir(folder)
+    files.fsync_file(os.path.join(folder, STATE))
+    files.fsync_folder(folder)
     return state
 
 
@@ -309,7 +299,7 @@ def save_checkpoint(run_dir, modules, state, fixed_noise, keep=None, average=Non
         os.makedirs(partial)
         _write_files(partial, modules, state, fixed_noise, average)
         os.rename(partial, final)
-        _fsync_dir(os.path.dirname(final))
+        files.fsync_folder(os.path.dirname(final))
     except OSError as e:
         shutil.rmtree(partial, ignore_errors=True)
         raise SaveError('saving checkpoint %s failed: %s (%s)'
@@ -421,33 +411,33 @@ def check_fields(checkpoint, state, required_fields=None):
 
 def listed_files(checkpoint, state):
     """state.json's `files`: {plain file name: SHA-256 in hex}, else CheckpointError."""
-    files = state['files']
+    listed = state['files']
     path = os.path.join(checkpoint, STATE)
-    if not isinstance(files, dict):
+    if not isinstance(listed, dict):
         raise CheckpointError('%s: files is not a table of file names and SHA-256 sums' % path)
-    for name, digest in files.items():
+    for name, digest in listed.items():
         if name in ('', '.', '..', STATE) or os.path.basename(name) != name:
             raise CheckpointError('%s lists %r, which is not a file of a checkpoint folder'
                                   % (path, name))
         if not (isinstance(digest, str) and SHA256_HEX.match(digest)):
             raise CheckpointError('%s: the SHA-256 of %s is not 64 hexadecimal digits'
                                   % (path, name))
-    return files
+    return listed
 
 
 def verify_files(checkpoint, state, limits=None):
     """Raise a CheckpointError naming the first file whose SHA-256 is not the recorded one.
     With `limits` ({name: most bytes}, the files the checkpoint must hold), state.json must list
     exactly those, each no larger than its limit: a closed list."""
-    files = listed_files(checkpoint, state)
+    listed = listed_files(checkpoint, state)
     if limits is not None:
         path = os.path.join(checkpoint, STATE)
-        for name in sorted(set(files) - set(limits)):
+        for name in sorted(set(listed) - set(limits)):
             raise CheckpointError('%s lists %r, which a checkpoint of this run does not hold'
                                   % (path, name))
-        for name in sorted(set(limits) - set(files)):
+        for name in sorted(set(limits) - set(listed)):
             raise CheckpointError('%s does not list %s' % (path, name))
-    for name, expected in sorted(files.items()):
+    for name, expected in sorted(listed.items()):
         path = os.path.join(checkpoint, name)
         if _file_sha256(path, limits and limits[name]) != expected:
             raise CheckpointError('%s is damaged: its SHA-256 is not the one state.json '

@@ -6,6 +6,8 @@ import os
 
 import numpy as np
 
+from dcgan import files
+
 FIELDS = ('global_iteration', 'epoch', 'iteration', 'd_loss', 'g_loss', 'd_real', 'd_fake',
           'd_fake_after', 'd_acc_real', 'd_acc_fake', 'seconds')
 SCORE_FIELDS = ('global_iteration', 'generator', 'inception_score', 'fid', 'kid',
@@ -42,12 +44,11 @@ class MetricsLog:
             text = text[:text.rfind('\n') + 1]
         rows = [row for row in csv.DictReader(io.StringIO(text, newline=''))
                 if int(row['global_iteration']) <= global_iteration]
-        temporary = self.path + '.partial'
-        with open(temporary, 'w', newline='') as f:
+        with files.written_whole(self.path) as temporary, \
+                open(temporary, 'w', newline='') as f:
             writer = csv.DictWriter(f, fieldnames=self.fields)
             writer.writeheader()
             writer.writerows(rows)
-        os.replace(temporary, self.path)
 
     def append(self, row):
         self.writer.writerow({field: _format(row[field]) for field in self.fields})

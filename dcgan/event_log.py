@@ -17,6 +17,7 @@ import glob
 import os
 import struct
 
+from dcgan import files
 from dcgan.errors import SetupError
 from dcgan.csv_log import FIELDS
 
@@ -68,18 +69,17 @@ def event_files(folder):
 def drop_events_after(folder, step):
     """Keep, of the event files in `folder`, only the events of steps up to `step` (and each
     file's opening record), joined in the oldest file's place."""
-    files = event_files(folder)
-    if not files:
+    found = event_files(folder)
+    if not found:
         return
-    # TensorBoard reads every file whose name holds "tfevents": this one's must not.
-    partial = os.path.join(folder, 'kept-events.partial')
-    with open(partial, 'wb') as out:
-        for path in files:
+    # TensorBoard reads every file whose name holds "tfevents": the temporary's must not.
+    with files.written_whole(found[0], prefix='kept-events') as partial, \
+            open(partial, 'wb') as out:
+        for path in found:
             for record, event in read_records(path):
                 if event.step <= step or not event.HasField('summary'):
                     out.write(record)
-    os.replace(partial, files[0])
-    for path in files[1:]:
+    for path in found[1:]:
         os.remove(path)
 
 

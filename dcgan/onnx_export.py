@@ -14,14 +14,13 @@ Before anything is written, onnxruntime runs the model on one full batch of nois
 images must equal MXNet's within TOLERANCE; otherwise no file, and one line with the gap.
 """
 import json
-import os
 
 import numpy as np
 import onnx
 from onnx import helper, numpy_helper
 
 import symbols
-from dcgan import checkpoint, drawing
+from dcgan import checkpoint, drawing, files
 from dcgan.framework import mx
 from dcgan.onnx_model import METADATA, ModelError, OnnxGenerator
 from dcgan.sampling import NOISE_INPUT, sampler_from_checkpoint
@@ -149,28 +148,24 @@ def export(found, state, averaged, path):
     after checking it against MXNet. Returns the largest difference seen."""
     sampler = sampler_from_checkpoint(found, state, mx.cpu(), averaged)
     symbol = symbols.generator_symbol()
-    partial = path + '.partial'  # the model is made and checked here, then put in place whole
-    try:
-        model = mxnet_export(symbol, generator_params(sampler, symbol), state['noise_dim'],
-                             partial)
-        model = name_the_batch_axis(with_batch_statistics(model))
-        model.producer_name = 'dcgan_mnist sample.py --export'
-        model.doc_string = ('The DCGAN generator of %s: noise (N, Z, 1, 1) to images '
-                            '(N, 3, 64, 64) in [-1, 1], BatchNorm over each batch; draw in '
-                            'batches of dcgan.batch_size.' % found)
-        helper.set_model_props(model, metadata_for(state, averaged))
-        onnx.checker.check_model(model)
-        onnx.save(model, partial)
-        gap = largest_difference(sampler, OnnxGenerator(partial), state)
-        if not gap <= TOLERANCE:
-            raise ModelError('the exported generator differs from MXNet\'s by %.3g (allowed: '
-                             '%g); nothing was written' % (gap, TOLERANCE))
-        os.replace(partial, path)
+    try:  # the model is made and checked beside `path`, then put in place whole
+        with files.written_whole(path) as partial:
+            model = mxnet_export(symbol, generator_params(sampler, symbol), state['noise_dim'],
+                                 partial)
+            model = name_the_batch_axis(with_batch_statistics(model))
+            model.producer_name = 'dcgan_mnist sample.py --export'
+            model.doc_string = ('The DCGAN generator of %s: noise (N, Z, 1, 1) to images '
+                                '(N, 3, 64, 64) in [-1, 1], BatchNorm over each batch; draw in '
+                                'batches of dcgan.batch_size.' % found)
+            helper.set_model_props(model, metadata_for(state, averaged))
+            onnx.checker.check_model(model)
+            onnx.save(model, partial)
+            gap = largest_difference(sampler, OnnxGenerator(partial), state)
+            if not gap <= TOLERANCE:
+                raise ModelError('the exported generator differs from MXNet\'s by %.3g '
+                                 '(allowed: %g); nothing was written' % (gap, TOLERANCE))
     except OSError as e:
         raise ModelError('cannot write %s: %s' % (path, e.strerror or e)) from None
-    finally:
-        if os.path.exists(partial):
-            os.remove(partial)
     return gap
 
 

@@ -14,7 +14,7 @@ import re
 
 import onnxruntime
 
-from dcgan import drawing, given_files
+from dcgan import drawing, files
 from dcgan.cli import Check, positive_int
 from dcgan.errors import SetupError
 
@@ -101,9 +101,9 @@ def read_model_bytes(path):
     """The bytes of the model file `path`: a regular file (a FIFO or a device is refused
     without blocking) of at most MAX_MODEL_BYTES."""
     try:
-        return given_files.read_regular(path, MAX_MODEL_BYTES,
+        return files.read_regular(path, MAX_MODEL_BYTES,
                                         too_large='more than any generator of this program')
-    except given_files.FileRefused as e:
+    except files.FileRefused as e:
         raise ModelError(str(e)) from None
 
 

@@ -40,7 +40,7 @@ import sys
 
 import numpy as np
 
-from dcgan import REPOSITORY, given_files, mnist, record_file
+from dcgan import REPOSITORY, files, mnist, record_file
 from dcgan.batches import ORDER_SEED
 from dcgan.errors import UserError
 
@@ -100,13 +100,13 @@ def list_image_files(folder):
     """The image files under `folder` as sorted paths relative to it, following links to
     folders; ImageDataError for a link loop."""
     found, seen = [], set()
-    for root, folders, files in os.walk(folder, followlinks=True, onerror=_unreadable):
+    for root, folders, names in os.walk(folder, followlinks=True, onerror=_unreadable):
         info = os.stat(root)
         if (info.st_dev, info.st_ino) in seen:
             raise ImageDataError('%s: a link loop: %s leads back to a folder already searched'
                                  % (folder, root))
         seen.add((info.st_dev, info.st_ino))
-        for name in files:
+        for name in names:
             if name.lower().endswith(IMAGE_EXTENSIONS):
                 found.append(os.path.relpath(os.path.join(root, name), folder))
     return sorted(found)
@@ -137,21 +137,21 @@ def folder_fingerprint(folder, names):
     return fingerprint(lines)
 
 
-def pack_folder(folder, names, record_path):
+def pack_folder(folder, names, record_path, index_path):
     """Pack the images of `names` (relative to `folder`) that pass their check into the
-    RecordIO file `record_path` (and its index), in the fixed shuffled order, as they are;
+    RecordIO file `record_path` and its index, in the fixed shuffled order, as they are;
     returns [(name, why)] of those left out."""
     from dcgan.framework import mx
     skipped, number = [], 0
-    writer = mx.recordio.MXIndexedRecordIO(_index_of(record_path), record_path, 'w')
+    writer = mx.recordio.MXIndexedRecordIO(index_path, record_path, 'w')
     try:
         for at in np.random.RandomState(ORDER_SEED).permutation(len(names)):
             name = names[at]
             try:
-                data = given_files.read_regular(os.path.join(folder, name), MAX_FILE_BYTES,
+                data = files.read_regular(os.path.join(folder, name), MAX_FILE_BYTES,
                                                 too_large='more than an image file may be')
                 check_image(data)
-            except given_files.FileRefused as e:
+            except files.FileRefused as e:
                 skipped.append((name, e.why))
                 continue
             except BadImage as e:
@@ -179,7 +179,7 @@ def check_record_file(record_path):
     index_path = _index_of(record_path)
     found, widths = [], set()
     try:
-        with given_files.open_regular(record_path) as f:
+        with files.open_regular(record_path) as f:
             size = os.fstat(f.fileno()).st_size
             listed = record_file.read_index(index_path, size)
             for number, (offset, data) in enumerate(record_file.walk(f, size, record_path)):
@@ -191,7 +191,7 @@ def check_record_file(record_path):
                                          % (record_path, number, offset, e)) from None
                 found.append(offset)
                 widths.add(width)
-    except (given_files.FileRefused, record_file.RecordError) as e:
+    except (files.FileRefused, record_file.RecordError) as e:
         raise ImageDataError(str(e)) from None
     if sorted(found) != sorted(listed):
         raise ImageDataError('%s lists %d records, and %s holds %d others or elsewhere: the '
@@ -206,10 +206,10 @@ def check_record_file(record_path):
 def record_fingerprint(record_path):
     """What identifies a .rec file: its index's bytes, and the file's size and time."""
     try:
-        index = given_files.read_regular(_index_of(record_path), record_file.MAX_INDEX_BYTES)
+        index = files.read_regular(_index_of(record_path), record_file.MAX_INDEX_BYTES)
         info = os.stat(record_path)
-    except (given_files.FileRefused, OSError) as e:
-        raise ImageDataError(str(e) if isinstance(e, given_files.FileRefused)
+    except (files.FileRefused, OSError) as e:
+        raise ImageDataError(str(e) if isinstance(e, files.FileRefused)
                              else '%s cannot be read (%s)' % (record_path, e.strerror)) from None
     return fingerprint([hashlib.sha256(index).hexdigest(), str(info.st_size),
                         str(info.st_mtime_ns)])
@@ -272,11 +272,10 @@ def _open_folder(folder, cache_dir):
     verdict = _read_verdict(verdict_path)
     if verdict is None:
         os.makedirs(cache_dir, exist_ok=True)
-        partial = _cached(cache_dir, key, '.%d.partial' % os.getpid())
-        skipped = pack_folder(folder, names, partial + '.rec')
+        with files.written_whole(_index_of(record_path)) as index, \
+                files.written_whole(record_path) as records:
+            skipped = pack_folder(folder, names, records, index)
         verdict = {'images': len(names) - len(skipped), 'skipped': skipped, 'label_width': 1}
-        os.replace(partial + '.idx', _index_of(record_path))
-        os.replace(partial + '.rec', record_path)
         _write_verdict(verdict_path, verdict)
     if verdict['images'] == 0:
         raise ImageDataError('%s holds no image MXNet can decode: all %d were left out (%s: %s)'
@@ -323,11 +322,9 @@ def _read_verdict(path):
 
 
 def _write_verdict(path, verdict):
-    """Written last, whole (a rename): a pack counts as done only once its verdict is there."""
-    partial = '%s.%d.partial' % (path, os.getpid())
-    with open(partial, 'w') as f:
+    """Written last, whole: a pack counts as done only once its verdict is there."""
+    with files.written_whole(path) as temporary, open(temporary, 'w') as f:
         json.dump(verdict, f)
-    os.replace(partial, path)
 
 
 # ============================== batches ==============================

@@ -15,7 +15,7 @@ start, so the index must list exactly the records a walk through the file finds.
 """
 import struct
 
-from dcgan import given_files
+from dcgan import files
 from dcgan.errors import UserError
 
 MAGIC = 0xced7230a
@@ -35,9 +35,9 @@ def read_index(index_path, record_size):
     """The record offsets an index lists, in its order; RecordError unless it is text of
     "key<TAB>offset" lines, every offset within a file of `record_size` bytes."""
     try:
-        raw = given_files.read_regular(index_path, MAX_INDEX_BYTES,
+        raw = files.read_regular(index_path, MAX_INDEX_BYTES,
                                        too_large='more than an index of this program reads')
-    except given_files.FileRefused as e:
+    except files.FileRefused as e:
         raise RecordError(str(e)) from None
     offsets = []
     for number, line in enumerate(raw.split(b'\n'), 1):

@@ -22,12 +22,11 @@ import hashlib
 import json
 import os
 import sys
-import tempfile
 import zipfile
 
 import numpy as np
 
-from dcgan import REPOSITORY, lenet, mnist
+from dcgan import REPOSITORY, files, lenet, mnist
 from dcgan.lenet import classifier_input, round_trip
 
 NUM_SAMPLES = 5000
@@ -160,15 +159,9 @@ def _write_cached(path, write):
     read-only or full disk) costs only time, so that is a warning."""
     try:
         os.makedirs(os.path.dirname(path), exist_ok=True)
-        # A name of its own: two scorers may fill the same entry at once.
-        handle, temporary = tempfile.mkstemp(dir=os.path.dirname(path), suffix='.partial')
-        try:
-            with os.fdopen(handle, 'wb') as f:
-                write(f)
-            os.replace(temporary, path)
-        except OSError:
-            os.remove(temporary)
-            raise
+        # A temporary name of its own: two scorers may fill the same entry at once.
+        with files.written_whole(path) as temporary, open(temporary, 'wb') as f:
+            write(f)
     except OSError as e:
         print('warning: could not cache %s (%s); it will be computed again next time'
               % (path, e.strerror), file=sys.stderr)

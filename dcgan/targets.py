@@ -15,7 +15,7 @@ import re
 import cv2
 import numpy as np
 
-from dcgan import given_files, mnist
+from dcgan import files, mnist
 from dcgan.errors import UserError
 
 TEST_PREFIX = 'test:'
@@ -79,9 +79,9 @@ def _test_set(data_dir):
 def read_image(path, size):
     """One image file as the generator draws: (3, size, size) in [-1, 1]."""
     try:
-        data = given_files.read_regular(path, MAX_FILE_BYTES,
+        data = files.read_regular(path, MAX_FILE_BYTES,
                                         too_large='more than an image to project may be')
-    except given_files.FileRefused as e:
+    except files.FileRefused as e:
         raise TargetError('--project: %s' % e) from None
     image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
     if image is None:

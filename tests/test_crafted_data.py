@@ -1,5 +1,5 @@
 """Crafted folders and RecordIO files given to --data: none may hang a start, crash it, end it
-in a traceback, or train on a damaged record without a word (dcgan/given_files.py,
+in a traceback, or train on a damaged record without a word (dcgan/files.py,
 dcgan/record_file.py, dcgan/own_images.py).
 
 Every class of damage is generated (Hypothesis, deterministic) and given to own_images'

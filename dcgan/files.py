@@ -1,5 +1,15 @@
-"""Reading a file someone gave us (a checkpoint's file, an exported model, an image, a RecordIO
-file and its index): bounded before a byte is read.
+"""Files, the one way: a file this project writes appears whole or not at all, and a file
+someone gave us is bounded before a byte of it is read.
+
+Writing (`written_whole`): into a temporary file beside the target, renamed over it only when
+complete, removed when anything fails; a reader never sees half a file, a crash leaves at most
+a `.partial` file behind. The fsync policy, said once: a checkpoint is flushed to the disk
+before its rename and its folder after (`durable=True`, dcgan/checkpoint.py: it is the work
+of hours); pictures, logs, caches and exports are not (a crash loses at most the newest one,
+which the next report, run or command writes again).
+
+Reading a file someone gave us (a checkpoint's file, an exported model, an image, a RecordIO
+file and its index, a --noise array): bounded before a byte is read.
 
 Only a regular file is read: a FIFO or a device named like an image would hang the read or
 never end it (/dev/zero), so the file is opened without blocking and looked at (fstat) first.
@@ -7,9 +17,11 @@ Its size is checked against a limit the caller names before anything is read, an
 than that is ever read. A checkpoint's files may also be refused when they are links, so
 that no read follows a link out of its folder.
 """
+import contextlib
 import errno
 import os
 import stat
+import tempfile
 
 from dcgan.errors import UserError
 
@@ -56,3 +68,42 @@ def read_regular(path, limit, **how):
     """The bytes of `path`, read as `open_regular` allows (never more than `limit`)."""
     with open_regular(path, limit, **how) as f:
         return f.read(limit + 1)
+
+
+# ============================== writing ==============================
+
+@contextlib.contextmanager
+def written_whole(path, suffix='.partial', prefix=None, durable=False):
+    """Yields a temporary path beside `path` (named `prefix` or the target's name, then a
+    unique part, then `suffix`: a writer that goes by the extension gets one) to write the
+    file to; when the block ends it is renamed over `path` (with `durable`, flushed to the disk
+    first, and the folder after), and when it fails it is removed."""
+    folder = os.path.dirname(os.path.abspath(path))
+    handle, temporary = tempfile.mkstemp(dir=folder, suffix=suffix,
+                                         prefix=(prefix or os.path.basename(path)) + '.')
+    os.close(handle)
+    try:
+        yield temporary
+        if durable:
+            fsync_file(temporary)
+        os.replace(temporary, path)
+        if durable:
+            fsync_folder(folder)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.remove(temporary)
+        raise
+
+
+def fsync_file(path):
+    with open(path, 'rb') as f:
+        os.fsync(f.fileno())
+
+
+def fsync_folder(path):
+    """Flush a folder's entries (a rename in it) to the disk."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
