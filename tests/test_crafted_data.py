@@ -16,7 +16,7 @@ from hypothesis import given, settings, strategies as st
 
 from dcgan import own_images, record_file
 from dcgan.framework import mx
-from helpers import ON_CPU, run_program
+from helpers import ON_CPU, in_one_suite, run_program
 
 FLAGS = ON_CPU + ['--batch-size', '2', '--seed', '1', '--no-show', '--max-iters', '1']
 RECORDS = 6
@@ -193,6 +193,7 @@ def craft(kind, tmp_path):
     return record
 
 
+@in_one_suite('gpu-box')  # the checks are Python's own file calls, the same on every Python
 @pytest.mark.parametrize('kind', ['a FIFO and /dev/zero in a folder only', 'a lying length',
                                   'truncated mid-record', 'the first magic destroyed',
                                   'not RecordIO at all', 'an index of bytes'])
@@ -205,6 +206,7 @@ def test_a_run_given_crafted_data_ends_in_one_line(tmp_path, kind):
     assert not run.exists()
 
 
+@in_one_suite('gpu-box')
 def test_a_run_on_records_with_several_labels_trains(tmp_path):
     done = run_program('--data', write_rec(tmp_path / 'three', [1.0, 2.0, 3.0]), *FLAGS,
                        '--output-dir', str(tmp_path / 'run'), timeout=300)

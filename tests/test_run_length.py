@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from dcgan.run_length import TUTORIAL_IMAGES, count_passes, run_length
-from helpers import ON_CPU, run_program
+from helpers import ON_CPU, in_one_suite, run_program
 
 FLAGS = ON_CPU + ['--batch-size', '4', '--seed', '5', '--no-show', '--vis-every', '100']
 
@@ -59,6 +59,7 @@ def small_folder(tmp_path):
     return str(folder)
 
 
+@in_one_suite()  # the goal's arithmetic: the same on every Python
 def test_max_iters_alone_trains_that_many_on_a_small_folder(small_folder, tmp_path):
     done = run_program('--data', small_folder, *FLAGS, '--max-iters', '7', '--output-dir',
                        str(tmp_path / 'run'))
@@ -67,6 +68,7 @@ def test_max_iters_alone_trains_that_many_on_a_small_folder(small_folder, tmp_pa
     assert 'Done: 7 iterations in all.' in done.stdout
 
 
+@in_one_suite()  # the goal's arithmetic: the same on every Python
 def test_a_finished_run_resumed_says_so_and_how_to_train_it_further(small_mnist, tmp_path):
     """Exit 0 (a job started again after its end has not failed), one line, and the command
     it gives trains on."""
