@@ -642,13 +642,18 @@ def resume_command(args, run_dir=None):
             or 'the launch command again, its workers given --resume %s' % run_dir)
 
 
-def finished_run_line(args, done, length):
+def finished_run_line(args, done):
     """What a resume of a run that has reached its goal says: that it has, and the command
     that trains it as long again (a longer --max-iters; a given --epochs would cut it)."""
-    further = resume_argv(args.argv, args.output_dir, drop=LENGTH_FLAGS)
+    goal = ['--max-iters', str(2 * done)]
+    if args.kvstore == 'local':
+        command = '%s %s' % (PROGRAM, shlex.join(
+            resume_argv(args.argv, args.output_dir, drop=LENGTH_FLAGS) + goal))
+    else:
+        command = 'the launch command, its workers given --resume %s %s' % (
+            args.output_dir, shlex.join(goal))
     return ('The run in %s has reached its goal: %s done. To train it further, give it a '
-            'longer one: %s %s' % (args.output_dir, run_length.count(done, 'iteration'), PROGRAM,
-                                    shlex.join(further + ['--max-iters', str(2 * done)])))
+            'longer one: %s' % (args.output_dir, run_length.count(done, 'iteration'), command))
 
 
 def exit_stalled_worker(rank, workers, args, waited, limit):
@@ -693,7 +698,7 @@ def run(t):
     if t.resumed_from and t.state.done >= t.length.total:
         t.hooks.close()
         if t.rank == 0:
-            print(finished_run_line(args, t.state.done, t.length))
+            print(finished_run_line(args, t.state.done))
         return
     if t.resumed_from:
         print('Resuming %s at iteration %d' % (t.resumed_from, t.state.done))

@@ -276,7 +276,7 @@ def read_noise(path):
     from dcgan import files
     try:
         data = files.read_regular(path, MAX_NOISE_BYTES,
-                                        too_large='more than --noise reads')
+                                  too_large='more than --noise reads')
         noise = np.load(io.BytesIO(data), allow_pickle=False)
     except files.FileRefused as e:
         raise SetupError('--noise %s' % e) from None

@@ -102,7 +102,7 @@ def read_model_bytes(path):
     without blocking) of at most MAX_MODEL_BYTES."""
     try:
         return files.read_regular(path, MAX_MODEL_BYTES,
-                                        too_large='more than any generator of this program')
+                                  too_large='more than any generator of this program')
     except files.FileRefused as e:
         raise ModelError(str(e)) from None
 

@@ -149,7 +149,7 @@ def pack_folder(folder, names, record_path, index_path):
             name = names[at]
             try:
                 data = files.read_regular(os.path.join(folder, name), MAX_FILE_BYTES,
-                                                too_large='more than an image file may be')
+                                          too_large='more than an image file may be')
                 check_image(data)
             except files.FileRefused as e:
                 skipped.append((name, e.why))
@@ -199,7 +199,8 @@ def check_record_file(record_path):
                                                              record_path, len(found)))
     if len(widths) > 1:
         raise ImageDataError('%s: its records carry different numbers of labels (%s); MXNet\'s '
-                             'reader takes one' % (record_path, ', '.join(map(str, sorted(widths)))))
+                             'reader takes one'
+                             % (record_path, ', '.join(map(str, sorted(widths)))))
     return len(found), widths.pop()
 
 

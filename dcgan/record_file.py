@@ -36,7 +36,7 @@ def read_index(index_path, record_size):
     "key<TAB>offset" lines, every offset within a file of `record_size` bytes."""
     try:
         raw = files.read_regular(index_path, MAX_INDEX_BYTES,
-                                       too_large='more than an index of this program reads')
+                                 too_large='more than an index of this program reads')
     except files.FileRefused as e:
         raise RecordError(str(e)) from None
     offsets = []

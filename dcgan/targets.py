@@ -80,7 +80,7 @@ def read_image(path, size):
     """One image file as the generator draws: (3, size, size) in [-1, 1]."""
     try:
         data = files.read_regular(path, MAX_FILE_BYTES,
-                                        too_large='more than an image to project may be')
+                                  too_large='more than an image to project may be')
     except files.FileRefused as e:
         raise TargetError('--project: %s' % e) from None
     image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)

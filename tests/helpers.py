@@ -272,7 +272,7 @@ def process_with_env(marker, role, task):
     return found[0] if found else None
 
 
-# ============================== one training step, computed independently ==============================
+# ============================== one step, computed independently ==============================
 # The independent computation binds the networks' symbols as plain executors with the same
 # parameters and runs the tutorial's passes by hand; nothing in it goes through the Modules,
 # `train_step` or its kept-gradient bookkeeping (tests/test_training.py; test_gpu.py and

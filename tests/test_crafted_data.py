@@ -54,7 +54,7 @@ def refusal(path, cache):
     return words
 
 
-# ============================== generated damage, checked in this process ==============================
+# ============================== generated damage, checked here ==============================
 
 def lie_about_a_length(data, offsets, which, length):
     at = offsets[which % len(offsets)] + 4
