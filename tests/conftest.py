@@ -141,6 +141,11 @@ LINGER_SECONDS = 10  # a process killed by a teardown may take a moment to be go
 
 def pytest_configure(config):
     os.environ[TEST_RUN] = uuid.uuid4().hex
+    # Started in the background by a shell without job control (CI's suites side by side),
+    # Python inherits SIGINT ignored, and so would every process a test starts: the tests run
+    # as from a terminal, where Ctrl-C is Python's KeyboardInterrupt.
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 def left_behind():

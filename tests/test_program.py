@@ -4,7 +4,7 @@ import os
 import pytest
 
 import dcgan_mnist as app
-from dcgan import run_state
+from dcgan import run_length, run_state
 from helpers import REPO, one_error_line, run_program, where_no_gpu
 
 
@@ -84,9 +84,13 @@ def test_defaults_are_the_tutorials(monkeypatch):
     monkeypatch.delenv('MNIST_DIR', raising=False)
     args = app.parse_args([])
     run_state.settle_settings(args, app.TUTORIAL_SETTINGS)
-    assert (args.epochs, args.batch_size, args.lr, args.beta1, args.init_sigma,
-            args.noise_dim, args.vis_every) == (1, 64, 0.0002, 0.5, 0.02, 100, 50)
-    assert args.max_iters is None and args.context == 'auto' and args.resume is None
+    assert (args.batch_size, args.lr, args.beta1, args.init_sigma, args.noise_dim,
+            args.vis_every) == (64, 0.0002, 0.5, 0.02, 100, 50)
+    # No length flag: on MNIST the tutorial's one epoch (dcgan/run_length.py).
+    assert args.epochs is None and args.max_iters is None
+    assert run_length.run_length(args.epochs, args.max_iters, 1094, 70000, 64,
+                                 False).total == 1094
+    assert args.context == 'auto' and args.resume is None
     assert args.data_dir == os.path.join(REPO, 'data', 'mnist')
     assert app.default_output_dir().startswith('runs' + os.sep)
     assert 0 <= args.seed < 2 ** 31
