@@ -118,20 +118,34 @@ with_the_cpu_build = pytest.mark.skipif(not cpu_build(), reason='checks MXNet\'s
                                         'a GPU build is installed here')
 
 
-# Slow tests whose result hangs neither on the Python nor on the MXNet build: their subject is
-# MXNet's CPU arithmetic or files, and CI checks that checkpoints are byte-identical across
-# Pythons and (tests/test_stand_in_driver.py) across the CPU and GPU builds. CI runs each in one
-# of its suites, named by DCGAN_SUITE: `machine` (the machine's Python, the CPU build) or
-# `gpu-box` (the GPU build), shared out so that neither is much the longer; the other Pythons'
-# suites (`other`) run none of them. Run by hand (DCGAN_SUITE unset), they all run.
-SUITES = ('machine', 'gpu-box')
+# CI runs the README's test command in four suites side by side, named by DCGAN_SUITE: the
+# machine's Python with the CPU build (`machine`), the same Python with the GPU build
+# (`gpu-box`), and each other supported Python (`other`). A test runs in every suite unless
+# its subject hangs on less:
+# - in_one_suite: slow tests whose result hangs neither on the Python nor on the MXNet build
+#   (MXNet's arithmetic, files, a program's outputs: CI checks that checkpoints are
+#   byte-identical across Pythons and builds, .ci/run's end); each runs once, in the machine
+#   suite or the GPU box's, shared out so that neither is much the longer;
+# - on_every_python: slow tests whose subject is the Python (signals, threads, the launcher's
+#   processes) but not the MXNet build; they run in every suite but the GPU box's.
+# Run by hand (DCGAN_SUITE unset), every test runs.
+SUITES = ('machine', 'gpu-box', 'other')
+
+
+def in_suites(*suites, why):
+    assert set(suites) <= set(SUITES), suites
+    running = os.environ.get('DCGAN_SUITE')
+    return pytest.mark.skipif(running is not None and running not in suites, reason=why)
 
 
 def in_one_suite(suite='machine'):
-    assert suite in SUITES, suite
-    running = os.environ.get('DCGAN_SUITE')
-    return pytest.mark.skipif(running is not None and running != suite,
-                              reason='run once in CI, in its %s suite' % suite)
+    assert suite in SUITES[:2], suite
+    return in_suites(suite, why='run once in CI, in its %s suite' % suite)
+
+
+on_every_python = in_suites('machine', 'other', why='its subject is the Python, not the MXNet '
+                                                    'build: CI runs it on every Python, with the '
+                                                    'CPU build')
 
 
 # ============================== distributed training ==============================

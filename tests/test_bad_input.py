@@ -27,7 +27,7 @@ from dcgan import checkpoint, onnx_model, run_state
 from dcgan.cli import SetupError
 from dcgan.framework import mx
 from dcgan.sampling import sampler_from_checkpoint
-from helpers import REPO, headless_env, run_program
+from helpers import REPO, headless_env, in_one_suite, run_program
 
 # Deterministic (the same cases on every run and every Python), no example database in the
 # repository, and no per-example deadline: a command's time is bounded by the process tests.
@@ -219,6 +219,7 @@ def open_as_a_reader(folder):
         sampler_from_checkpoint(found, state, mx.cpu(), averaged)
 
 
+@in_one_suite('gpu-box')  # files' checks: the same on every Python
 @generated(150)
 @given(edits=st.lists(EDITS, min_size=1, max_size=3))
 def test_every_field_of_state_json_edited_and_re_signed(original, tmp_path_factory, edits):
@@ -238,6 +239,7 @@ def test_every_field_of_state_json_edited_and_re_signed(original, tmp_path_facto
     assert a_state_this_program_could_write(edited, state), edits
 
 
+@in_one_suite('gpu-box')  # files' checks: the same on every Python
 @generated(10)
 @given(edit=EDITS)
 def test_every_reader_refuses_an_edited_state_in_one_line(original, data_dir, tmp_path_factory,
@@ -332,6 +334,7 @@ def signature(folder, name):
     return '0' * 64  # what someone who made a link or a pipe there would have to write
 
 
+@in_one_suite('gpu-box')  # files' checks: the same on every Python
 @generated(20)
 @given(edit=st.one_of(st.tuples(st.just('file'), st.integers(0, 7), FILE_EDITS),
                       st.tuples(st.just('list'), st.integers(0, 7), LIST_EDITS)))
@@ -383,6 +386,7 @@ OPTIMIZER_PATHS = [('class',), ('num_update',), ('settings', 'lr'), ('settings',
                    ('update_counts', '0', 0, 1)]
 
 
+@in_one_suite('gpu-box')  # files' checks: the same on every Python
 @generated(12)
 @given(edit=st.tuples(st.sampled_from(['generator', 'discriminator']),
                       st.sampled_from(OPTIMIZER_PATHS), JSON_VALUES))
@@ -505,6 +509,7 @@ MODEL_EDITS = st.one_of(
               st.one_of(st.text(max_size=12), st.integers(-2, 2 ** 70).map(str))))
 
 
+@in_one_suite('gpu-box')  # files' checks: the same on every Python
 @generated(15)
 @given(edit=MODEL_EDITS)
 def test_an_exported_model_edited(exported, tmp_path_factory, edit):
@@ -603,6 +608,7 @@ def test_the_cases_found_by_hand_as_real_processes(original, command, args, word
     assert words in done.stderr
 
 
+@in_one_suite('gpu-box')  # files' checks: the same on every Python
 @pytest.mark.parametrize('edit', ['generator.params is a link to /dev/zero',
                                   'the list names /dev/zero'])
 def test_a_checkpoint_that_would_read_for_ever_is_refused_at_once(original, data_dir,

@@ -9,7 +9,9 @@ import pytest
 
 import benchmark
 import symbols
-from helpers import REPO, with_bfloat16_instructions
+from helpers import REPO, in_one_suite, with_bfloat16_instructions
+
+pytestmark = in_one_suite('gpu-box')  # measurements of MXNet's arithmetic
 
 
 def test_multiply_adds_of_each_network_by_hand():

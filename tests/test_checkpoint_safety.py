@@ -27,6 +27,8 @@ from dcgan.framework import mx
 from helpers import (ON_CPU, REPO, assert_same_checkpoint_params, headless_env, in_one_suite,
                      metric_rows, run_program)
 
+pytestmark = in_one_suite('gpu-box')  # checkpoint files: the same on every Python
+
 RUN_FLAGS = ON_CPU + ['--batch-size', '8', '--seed', '5', '--no-show', '--vis-every', '100']
 ITERATIONS = 6
 
@@ -83,6 +85,7 @@ def reseal(folder):
 # back the model MXNet's exporter has just written).
 PICKLE_CALLS = {'load', 'loads', 'Unpickler', 'load_optimizer_states', 'set_states',
                 'load_checkpoint'}
+
 SAFE_LOADERS = {'json', 'mx.nd', 'onnx'}
 
 
@@ -413,7 +416,6 @@ def kill_during_save(process, run, save_number, delay):
                                                               process.stderr.read()))
 
 
-@in_one_suite('gpu-box')  # the checkpoint writer's files: the same on every Python and build
 def test_sigkill_at_many_moments_of_a_save_then_resume_equals_an_unstopped_run(
         reference_run, data_dir, tmp_path):
     rng = random.Random(2024)

@@ -9,7 +9,9 @@ import pytest
 import train_classifier
 from dcgan import checkpoint, lenet, mnist
 from dcgan.framework import mx
-from helpers import REPO
+from helpers import REPO, in_one_suite
+
+pytestmark = in_one_suite('gpu-box')  # MXNet's arithmetic
 
 
 def test_classifier_input_is_grey_28_by_28_in_the_unit_range():
@@ -80,3 +82,4 @@ def test_the_recipe_never_overwrites_a_file(tmp_path):
     assert result.stderr.strip() == ('error: %s exists; give a new path (nothing is '
                                      'overwritten)' % existing)
     assert existing.read_bytes() == b'mine'
+

@@ -16,10 +16,12 @@ import pytest
 
 from dcgan import checkpoint, mxnet_setup, watchdog
 from dcgan.cli import LAUNCH_ARGV, launch_resume_command
-from helpers import (DIST_TIMEOUT as TIMEOUT, JOB_FLAGS, ON_CPU, REPO, TESTS, assert_same_trainable,
-                     assert_workers_match_one_process, headless_env, process_with_env,
-                     write_small_mnist)
+from helpers import (JOB_FLAGS, ON_CPU, REPO, TESTS, DIST_TIMEOUT as TIMEOUT,
+                     assert_same_trainable, assert_workers_match_one_process, headless_env,
+                     on_every_python, process_with_env, write_small_mnist)
 from launch import EXIT_STOPPED, Job
+
+pytestmark = on_every_python  # the launcher: Python's processes, threads, signals
 
 LAUNCH = [sys.executable, os.path.join(REPO, 'launch.py'), '-n', '2', '-s', '1',
           '--launcher', 'local']

@@ -7,7 +7,9 @@ import pytest
 
 from dcgan import devices
 from dcgan.framework import mx
-from helpers import BATCH, NOISE, build_modules, check_two_devices, weight_steps
+from helpers import BATCH, NOISE, build_modules, check_two_devices, in_one_suite, weight_steps
+
+pytestmark = in_one_suite('gpu-box')  # MXNet's arithmetic; the GPU's own tests run on a GPU box
 
 GPUS = devices.gpu_count(mx)
 # cuDNN's convolutions sum in other orders than oneDNN's: a GPU's numbers are the CPU's to

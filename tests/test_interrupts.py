@@ -16,7 +16,7 @@ import pytest
 from dcgan import checkpoint, interrupts, mxnet_setup
 from dcgan.framework import mx
 from dcgan.stopping import StopRequested
-from helpers import ON_CPU, REPO, headless_env, run_program
+from helpers import ON_CPU, REPO, headless_env, in_one_suite, run_program
 
 FLAGS = ON_CPU + ['--batch-size', '8', '--seed', '2', '--no-show']
 ENDS = (interrupts.WHILE_STARTING, 'Interrupted: no file is left half-written.',
@@ -197,6 +197,7 @@ def test_a_python_without_the_requirements_is_told_in_one_line(bare_python, trai
     assert 'numpy, mxnet' in done.stderr and 'requirements-cpu.txt' in done.stderr
 
 
+@in_one_suite()  # a pseudo-terminal's output: the same on every Python
 def test_sampling_shows_a_progress_line_on_a_terminal(trained, tmp_path):
     """On a terminal (a pty here) drawing shows the training command's progress line, with a
     time estimate, and clears it; in a log nothing of it appears (the other tests)."""

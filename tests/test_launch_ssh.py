@@ -14,9 +14,11 @@ import pytest
 
 import launch
 from dcgan import checkpoint
-from helpers import (DIST_TIMEOUT as TIMEOUT, HOSTS, JOB_FLAGS, ON_CPU, REPO, TESTS,
-                     assert_workers_match_one_process, environ_of, headless_env, processes_with,
-                     write_small_mnist)
+from helpers import (HOSTS, JOB_FLAGS, ON_CPU, REPO, TESTS, DIST_TIMEOUT as TIMEOUT,
+                     assert_workers_match_one_process, environ_of, headless_env, on_every_python,
+                     processes_with, write_small_mnist)
+
+pytestmark = on_every_python  # the launcher over ssh: Python's processes and signals
 
 SSHD = '/usr/sbin/sshd'
 SSHD_CONFIG = '''ListenAddress {address}

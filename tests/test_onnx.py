@@ -18,7 +18,9 @@ from dcgan import checkpoint, onnx_export, run_state
 from dcgan.framework import mx
 from dcgan.onnx_model import OnnxGenerator
 from dcgan.sampling import Sampler, sampler_from_checkpoint
-from helpers import ON_CPU, REPO, headless_env, run_program
+from helpers import ON_CPU, REPO, headless_env, in_one_suite, run_program
+
+pytestmark = in_one_suite('gpu-box')  # the export: .ci/run checks every Python's
 
 BATCH = 8
 DONE = 2

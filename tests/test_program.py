@@ -5,11 +5,12 @@ import pytest
 
 import dcgan_mnist as app
 from dcgan import run_length, run_state
-from helpers import REPO, one_error_line, run_program, where_no_gpu
+from helpers import REPO, in_one_suite, one_error_line, run_program, where_no_gpu
 
 
 # ============================== runs that work ==============================
 
+@in_one_suite()  # a run's files and numbers: the same on every Python
 def test_short_run_trains_and_writes_figures(small_mnist, tmp_path):
     out = tmp_path / 'run'
     result = run_program('--data-dir', str(small_mnist), '--batch-size', '8', '--max-iters', '3',
@@ -30,6 +31,7 @@ def test_short_run_trains_and_writes_figures(small_mnist, tmp_path):
             assert f.read(8) == b'\x89PNG\r\n\x1a\n'
 
 
+@in_one_suite()  # a run's files and numbers: the same on every Python
 def test_epochs_restart_the_data_and_name_the_figures(small_mnist, tmp_path):
     out = tmp_path / 'run'
     result = run_program('--data-dir', str(small_mnist), '--batch-size', '26', '--epochs', '2',
@@ -41,6 +43,7 @@ def test_epochs_restart_the_data_and_name_the_figures(small_mnist, tmp_path):
     assert 'Done: 4 iterations in all.' in result.stdout
 
 
+@in_one_suite()  # a run's files and numbers: the same on every Python
 @where_no_gpu
 def test_auto_context_on_a_cpu_machine_says_so(small_mnist, tmp_path):
     result = run_program('--data-dir', str(small_mnist), '--batch-size', '26', '--max-iters', '1',
@@ -214,6 +217,7 @@ def test_gpu_build_without_a_driver_points_to_the_cpu_requirements(tmp_path):
 
 # ============================== several devices ==============================
 
+@in_one_suite()  # a run's files and numbers: the same on every Python
 def test_a_run_over_two_cpu_contexts(small_mnist, tmp_path):
     result = run_program('--data-dir', str(small_mnist), '--batch-size', '8', '--max-iters', '2',
                          '--context', 'cpu:0,1', '--output-dir', str(tmp_path / 'run'))

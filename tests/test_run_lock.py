@@ -11,8 +11,10 @@ import time
 import pytest
 
 from dcgan import checkpoint, run_lock
-from helpers import (ON_CPU, REPO, assert_same_checkpoint_params, headless_env, metric_rows,
-                     run_program)
+from helpers import (ON_CPU, REPO, assert_same_checkpoint_params, headless_env, in_one_suite,
+                     metric_rows, run_program)
+
+pytestmark = in_one_suite('gpu-box')  # flock(2): the same on every Python
 
 FLAGS = ON_CPU + ['--batch-size', '8', '--seed', '3', '--no-show', '--max-iters', '6',
                   '--checkpoint-every', '2']

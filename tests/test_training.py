@@ -11,7 +11,10 @@ import dcgan_mnist as app
 import symbols
 from dcgan.framework import mx
 from helpers import (BATCH, batch_inputs, bind, build_modules, check_two_devices,
-                     discriminator_pass, parameters, run_step, use_plain_sgd)
+                     discriminator_pass, in_one_suite, parameters, run_step, use_plain_sgd)
+
+pytestmark = in_one_suite('gpu-box')  # MXNet's arithmetic
+
 
 def test_modules_are_set_up_as_the_tutorial():
     generator, discriminator = build_modules()
