@@ -22,6 +22,7 @@ from helpers import (JOB_FLAGS, ON_CPU, REPO, TESTS, DIST_TIMEOUT as TIMEOUT,
 from launch import EXIT_STOPPED, Job
 
 pytestmark = on_every_python  # the launcher: Python's processes, threads, signals
+CLEAN_UP_SECONDS = 60  # from a worker's stall exit to the job's end, at most
 
 LAUNCH = [sys.executable, os.path.join(REPO, 'launch.py'), '-n', '2', '-s', '1',
           '--launcher', 'local']
@@ -166,10 +167,13 @@ def test_a_killed_worker_ends_the_run_and_it_resumes(straight_job, tmp_path):
     finally:  # a hang must not outlive the test
         if job.poll() is None:
             os.killpg(job.pid, signal.SIGKILL)
-    assert took < 90  # the stall limit (10 s here, or 10 median iterations), then clean-up
     assert job.returncode == 1
     stalled = [line for line in stderr.splitlines() if line.startswith('error: worker ')]
     assert len(stalled) == 1, stderr
+    # The stall limit (10 s here, or 10 median iterations: longer on a loaded machine, so read
+    # from what the worker said), then the clean-up: the job does not hang on.
+    limit = int(re.search(r'\(the limit is (\d+) s\)', stalled[0]).group(1))
+    assert took < limit + CLEAN_UP_SECONDS, (took, limit)
     assert re.match(r'error: worker \d of 2: no iteration finished in \d+ s \(the limit is \d+ '
                     r's\): another worker or a parameter server stopped responding; the newest '
                     r'checkpoint is \S+; continue with: %s$'
