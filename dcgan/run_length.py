@@ -46,8 +46,8 @@ def count(number, word, plural=None):
 
 
 def count_passes(passes):
-    """'1 pass', '25.3 passes', '0.02 passes': two significant figures below 10."""
-    if abs(passes - round(passes)) < 0.005:
+    """'1 pass', '25.3 passes', '0.00034 passes': two significant figures below 10."""
+    if passes >= 1 and abs(passes - round(passes)) < 0.005:
         return count(round(passes), 'pass', 'passes')
     shown = '%.2g' % passes if passes < 10 else '%.1f' % passes
     return '%s passes' % shown

@@ -44,8 +44,8 @@ def test_the_first_status_line_s_words():
     own = run_length(None, None, 30, 1900, 64, True)
     assert own.describe() == '1094 iterations (36.9 passes over the 1900 images)'
     assert own.describe(done=1093) == '1 iteration (0.034 passes over the 1900 images)'
-    assert [count_passes(p) for p in (1, 2, 0.5, 2.25, 12.345)] == [
-        '1 pass', '2 passes', '0.5 passes', '2.2 passes', '12.3 passes']
+    assert [count_passes(p) for p in (1, 2, 0.5, 2.25, 12.345, 3 * 8 / 70000)] == [
+        '1 pass', '2 passes', '0.5 passes', '2.2 passes', '12.3 passes', '0.00034 passes']
 
 
 @pytest.fixture
