@@ -120,16 +120,16 @@ with_the_cpu_build = pytest.mark.skipif(not cpu_build(), reason='checks MXNet\'s
 
 # CI runs the README's test command in four suites side by side, named by DCGAN_SUITE: the
 # machine's Python with the CPU build (`machine`), the same Python with the GPU build
-# (`gpu-box`), and each other supported Python (`other`). A test runs in every suite unless
-# its subject hangs on less:
+# (`gpu-box`), the newest other supported Python (`newest`) and the rest (`other`). A test
+# runs in every suite unless its subject hangs on less:
 # - in_one_suite: slow tests whose result hangs neither on the Python nor on the MXNet build
 #   (MXNet's arithmetic, files, a program's outputs: CI checks that checkpoints are
 #   byte-identical across Pythons and builds, .ci/run's end); each runs once, in the machine
-#   suite or the GPU box's, shared out so that neither is much the longer;
+#   suite, the GPU box's or the newest Python's, shared out so that none is much the longer;
 # - on_every_python: slow tests whose subject is the Python (signals, threads, the launcher's
 #   processes) but not the MXNet build; they run in every suite but the GPU box's.
 # Run by hand (DCGAN_SUITE unset), every test runs.
-SUITES = ('machine', 'gpu-box', 'other')
+SUITES = ('machine', 'gpu-box', 'newest', 'other')
 
 
 def in_suites(*suites, why):
@@ -139,11 +139,11 @@ def in_suites(*suites, why):
 
 
 def in_one_suite(suite='machine'):
-    assert suite in SUITES[:2], suite
+    assert suite in SUITES[:3], suite
     return in_suites(suite, why='run once in CI, in its %s suite' % suite)
 
 
-on_every_python = in_suites('machine', 'other', why='its subject is the Python, not the MXNet '
+on_every_python = in_suites('machine', 'newest', 'other', why='its subject is the Python, not the MXNet '
                                                     'build: CI runs it on every Python, with the '
                                                     'CPU build')
 

@@ -27,7 +27,7 @@ from dcgan.framework import mx
 from helpers import (ON_CPU, REPO, assert_same_checkpoint_params, headless_env, in_one_suite,
                      metric_rows, run_program)
 
-pytestmark = in_one_suite('gpu-box')  # checkpoint files: the same on every Python
+pytestmark = in_one_suite('newest')  # checkpoint files: the same on every Python
 
 RUN_FLAGS = ON_CPU + ['--batch-size', '8', '--seed', '5', '--no-show', '--vis-every', '100']
 ITERATIONS = 6

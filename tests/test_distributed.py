@@ -18,7 +18,7 @@ from dcgan import checkpoint, mxnet_setup, watchdog
 from dcgan.cli import LAUNCH_ARGV, launch_resume_command
 from helpers import (JOB_FLAGS, ON_CPU, REPO, TESTS, DIST_TIMEOUT as TIMEOUT,
                      assert_same_trainable, assert_workers_match_one_process, headless_env,
-                     on_every_python, process_with_env, write_small_mnist)
+                     in_one_suite, on_every_python, process_with_env, write_small_mnist)
 from launch import EXIT_STOPPED, Job
 
 pytestmark = on_every_python  # the launcher: Python's processes, threads, signals
@@ -374,6 +374,7 @@ def test_the_stall_limit_is_the_floor_or_ten_median_iterations():
 
 # ============================== two hosts ==============================
 
+@in_one_suite()  # ps-lite between network namespaces: Linux's and MXNet's, not the Python's
 def test_two_hosts_on_a_veth_link(two_hosts, tmp_path):
     """Scheduler, server and worker on host a, a worker on host b: the result is that of one
     process on two devices, as on one machine."""

@@ -46,7 +46,7 @@ def assert_same_params(run_a, run_b, iteration):
 
 # ============================== what a run leaves ==============================
 
-@in_one_suite('gpu-box')  # a run's files: the same on every Python
+@in_one_suite('newest')  # a run's files: the same on every Python
 def test_a_run_writes_checkpoints_logs_and_pictures(data_dir, tmp_path):
     out = str(tmp_path / 'run')
     train(data_dir, '--max-iters', '4', '--vis-every', '2', '--checkpoint-every', '1',
@@ -98,7 +98,7 @@ def test_a_run_writes_checkpoints_logs_and_pictures(data_dir, tmp_path):
             assert f.read(8) == b'\x89PNG\r\n\x1a\n'
 
 
-@in_one_suite('gpu-box')  # a run's files: the same on every Python
+@in_one_suite('newest')  # a run's files: the same on every Python
 def test_fixed_noise_grids_are_saved_pixel_for_pixel(data_dir, tmp_path):
     out = str(tmp_path / 'run')
     train(data_dir, '--max-iters', '2', '--vis-every', '1', '--output-dir', out)
@@ -110,7 +110,7 @@ def test_fixed_noise_grids_are_saved_pixel_for_pixel(data_dir, tmp_path):
 
 # ============================== resume ==============================
 
-@in_one_suite('gpu-box')  # a run's files: the same on every Python
+@in_one_suite('newest')  # a run's files: the same on every Python
 def test_resume_continues_exactly(data_dir, straight_run, tmp_path):
     """Stopped after 5 iterations and resumed across the epoch end: the same parameters and
     the same logged values as two epochs without a stop; drawing figures every iteration
@@ -167,7 +167,7 @@ def test_ctrl_c_saves_a_checkpoint_and_the_run_resumes_from_it(data_dir, straigh
     assert metric_rows(out) == metric_rows(straight_run)  # no iteration logged twice
 
 
-@in_one_suite('gpu-box')  # a run's files: the same on every Python
+@in_one_suite('newest')  # a run's files: the same on every Python
 def test_resume_of_a_finished_run_with_more_epochs(data_dir, tmp_path):
     out = str(tmp_path / 'run')
     train(data_dir, '--max-iters', '7', '--vis-every', '100', '--output-dir', out)
@@ -186,7 +186,7 @@ def test_resume_of_a_finished_run_with_more_epochs(data_dir, tmp_path):
     (['--seed', '12'], '--seed 12 differs from the resumed run\'s 11'),
     (['--output-dir', 'elsewhere'], '--output-dir cannot be combined with --resume'),
 ])
-@in_one_suite('gpu-box')  # a run's files: the same on every Python
+@in_one_suite('newest')  # a run's files: the same on every Python
 def test_resume_refuses_to_change_the_run(data_dir, straight_run, flags, message):
     result = run_program('--resume', straight_run, '--data-dir', data_dir, *flags)
     assert result.returncode == 1
@@ -332,7 +332,7 @@ def run_sampler(*args):
                           capture_output=True, text=True, timeout=300)
 
 
-@in_one_suite('gpu-box')  # a run's files: the same on every Python
+@in_one_suite('newest')  # a run's files: the same on every Python
 def test_sample_writes_a_grid_and_an_array(straight_run, tmp_path):
     png, npy = str(tmp_path / 'digits.png'), str(tmp_path / 'digits.npy')
     result = run_sampler(straight_run, '--num', '30', '--seed', '3', '--out', png, '--npy', npy)
@@ -386,7 +386,7 @@ def test_sample_from_a_missing_checkpoint(tmp_path):
     assert result.stderr.strip() == 'error: %s does not exist' % (tmp_path / 'nothing')
 
 
-@in_one_suite('gpu-box')  # a run's files: the same on every Python
+@in_one_suite('newest')  # a run's files: the same on every Python
 def test_sample_from_the_averaged_generator(data_dir, tmp_path):
     run = str(tmp_path / 'run')
     train(data_dir, '--max-iters', '2', '--average-generator', '--output-dir', run)
