@@ -20,8 +20,8 @@ that no read follows a link out of its folder.
 import contextlib
 import errno
 import os
+import random
 import stat
-import tempfile
 
 from dcgan.errors import UserError
 
@@ -79,9 +79,7 @@ def written_whole(path, suffix='.partial', prefix=None, durable=False):
     file to; when the block ends it is renamed over `path` (with `durable`, flushed to the disk
     first, and the folder after), and when it fails it is removed."""
     folder = os.path.dirname(os.path.abspath(path))
-    handle, temporary = tempfile.mkstemp(dir=folder, suffix=suffix,
-                                         prefix=(prefix or os.path.basename(path)) + '.')
-    os.close(handle)
+    temporary = _new_file(folder, (prefix or os.path.basename(path)) + '.', suffix)
     try:
         yield temporary
         if durable:
@@ -93,6 +91,20 @@ def written_whole(path, suffix='.partial', prefix=None, durable=False):
         with contextlib.suppress(OSError):
             os.remove(temporary)
         raise
+
+
+def _new_file(folder, prefix, suffix):
+    """A new empty file in `folder` of a name no other writer has (two processes may write the
+    same target at once), created with the permissions the umask gives, as `open` would
+    (tempfile.mkstemp's are the owner's alone)."""
+    while True:
+        path = os.path.join(folder, '%s%d.%08x%s' % (prefix, os.getpid(),
+                                                      random.getrandbits(32), suffix))
+        try:
+            os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
+            return path
+        except FileExistsError:
+            continue
 
 
 def fsync_file(path):
