@@ -9,8 +9,8 @@ generator's do (docs/latent.md measures both: the share an independent check cal
 spread against real sevens'). Steering z through the classifier's gradient would push towards
 whatever the classifier likes best, the same seven a hundred times.
 
-The noise of each kept digit is kept with the whole batch it was drawn in: drawn again in that
-batch it gives the same image (the page of sample.py --web draws chosen digits so).
+The noise of each kept digit is returned with the whole batch it was drawn in: drawn again in
+that batch it gives the same image (BatchNorm on the batch's statistics).
 """
 import numpy as np
 
