@@ -17,9 +17,11 @@ showing it live when it can. A run's folder holds:
     checkpoints/iter-NNNNNNN/   everything needed to resume (see dcgan/checkpoint.py)
 
 Read top to bottom: the flags; the two networks and the tutorial's five-step iteration
-(`train_step`); setting a run up; the loop over epochs and batches. What happens around an
-iteration (logs, figures, scores, checkpoints) is in dcgan/hooks.py, the run's state and its
-checkpoint schema in dcgan/run_state.py.
+(`train_step`); the loop over epochs and batches; `main`. Setting a run up (the settings
+settled once, the folder, devices, data, state and outputs) is dcgan/run_setup.py's; what
+happens around an iteration (logs, figures, scores, checkpoints) dcgan/hooks.py's; the run's
+state and its checkpoint schema dcgan/run_state.py's; what a stopped run says
+dcgan/resume_advice.py's.
 """
 # First of all: a Ctrl-C while the libraries load ends the program in one line; then MXNet with
 # its setup (a Python it can run, thread defaults before numpy loads, numpy's removed
@@ -29,12 +31,7 @@ if __name__ == '__main__':
     interrupts.exit_at_once_while_starting()
 from dcgan.framework import mx  # noqa: E402
 
-import contextlib
-import functools
-import math
 import os
-import shlex
-import shutil
 import sys
 import time
 from dataclasses import dataclass
@@ -42,22 +39,16 @@ from dataclasses import dataclass
 import numpy as np
 
 import symbols
-from dcgan import (bfloat16, checkpoint, devices, hooks, mnist, notebook, own_images,
-                   run_length, run_lock, run_state, watchdog)
-from dcgan.interrupts import EXIT_INTERRUPTED
+from dcgan import (bfloat16, checkpoint, hooks, mnist, notebook, own_images, run_length,
+                   run_setup, run_state)
+from dcgan import MNIST_DIR_ENV
+from dcgan import resume_advice as advice
 from dcgan.averaging import DEFAULT_DECAY
-from dcgan.batches import Batches
-from dcgan.cli import (Check, OneLineArgumentParser, SetupError, UserError,
-                       check_writable_folder, context_spec, fail, gpu_list,
-                       launch_resume_command, positive_float, positive_int, resume_argv)
-from dcgan.console import Console
-from dcgan.csv_log import SCORE_FIELDS, MetricsLog
-from dcgan.event_log import EventLog, summary_writer_class
-from dcgan.run_lock import RunLock
-from dcgan.sampling import Sampler
-from dcgan.scoring import MIN_SAMPLES, TrainingScorer
-from dcgan.stopping import Interrupted, StopRequested, StopVote
-from rand_iter import RandIter
+from dcgan.cli import (Check, OneLineArgumentParser, UserError, context_spec, fail, gpu_list,
+                       positive_float, positive_int)
+from dcgan.interrupts import EXIT_INTERRUPTED
+from dcgan.scoring import MIN_SAMPLES
+from dcgan.stopping import Interrupted, StopRequested
 
 # The tutorial's hyper-parameters.
 BATCH_SIZE = 64
@@ -77,20 +68,14 @@ LOG_EPS = 1e-12
 
 CHECKPOINT_EVERY = 500
 KEEP_CHECKPOINTS = 3
-PROGRAM = 'python dcgan_mnist.py'
-EXIT_STALLED = 1
 STALL_TIMEOUT = 120      # seconds without an iteration before a distributed worker gives up
 SCORE_SAMPLES = 1000
-LENGTH_FLAGS = ('--epochs', '--max-iters')
 
 
 # ============================== command line ==============================
 
-def default_output_dir():
-    return os.path.join('runs', time.strftime('%Y%m%d-%H%M%S'))
-
-
-def parse_args(argv=None):
+def flag_parser():
+    """The program's flags (docs/flags.md lists them: tests/test_docs.py holds the two alike)."""
     parser = OneLineArgumentParser(description='Train the MXNet Module-API DCGAN on MNIST.')
     run = parser.add_argument_group('run')
     run.add_argument('--epochs', type=positive_int, default=None,
@@ -109,7 +94,7 @@ def parse_args(argv=None):
     run.add_argument('--data-dir', default=None,
                      help='MNIST\'s folder: the four IDX files, raw or .gz; downloaded there '
                           'when missing (default: $%s, else the copy in data/mnist)'
-                          % mnist.DATA_DIR_ENV)
+                          % MNIST_DIR_ENV)
     run.add_argument('--no-download', action='store_true',
                      help='fail instead of downloading MNIST when the files are missing')
     run.add_argument('--output-dir', default=None,
@@ -183,6 +168,11 @@ def parse_args(argv=None):
     model.add_argument('--noise-dim', type=settings['noise_dim'], default=None,
                        help='length Z of the generator\'s noise vector (default: %d)'
                             % symbols.NOISE_DIM)
+    return parser
+
+
+def parse_args(argv=None):
+    parser = flag_parser()
     args = parser.parse_args(argv)
     args.argv = list(sys.argv[1:] if argv is None else argv)  # the command to continue: its flags
     if args.gpus is not None:
@@ -332,252 +322,20 @@ def train_step(generator, discriminator, real, noise, judge=None):
 
 # ============================== setting a run up ==============================
 
-@dataclass
-class Training:
-    """Everything the loop needs: the networks, the run's state, its data and noise, and
-    what happens around each iteration (`hooks`: empty in a process that does not write)."""
-    args: object
-    ctx: object                 # a context, or a list of them (the batch split across)
-    state: run_state.RunState
-    generator: mx.mod.Module
-    discriminator: mx.mod.Module
-    judge: mx.mod.Module
-    images: Batches             # mnist.MnistBatches, or own_images.RecordBatches
-    noise: RandIter
-    hooks: hooks.Hooks
-    console: Console
-    guard: watchdog.StallWatchdog
-    stop_vote: StopVote         # whether to stop after an iteration (every worker alike)
-    length: run_length.RunLength  # the goal: total iterations, passes over the data
-    resumed_from: str = None    # the checkpoint it continues from
-    distributed: bool = False   # one of several workers (--kvstore dist_sync)
-    rank: int = 0               # this worker's number then
-    workers: int = 1
-
-
-def check_output_dir(path, overwrite):
-    """Refuse an output folder that already holds files unless `overwrite` is set."""
-    if os.path.isdir(path) and os.listdir(path) and not overwrite:
-        raise SetupError('output directory %s already has files; choose another --output-dir '
-                         'or pass --overwrite' % path)
-
-
-def create_output_dir(path):
-    try:
-        os.makedirs(path, exist_ok=True)
-    except OSError as e:
-        raise SetupError('cannot create output directory %s (%s)' % (path, e.strerror)) from None
-    check_writable_folder(path, '--output-dir')
-
-
-@contextlib.contextmanager
-def output_dir_for_this_start(path, new):
-    """Creates a new run's folder `path` (when `new`) for the block, and removes it again when
-    the block fails (an error found late, Ctrl-C): a failed start leaves nothing behind. A
-    folder that was there before is never removed."""
-    made = new and not os.path.isdir(path)
-    try:
-        if new:
-            create_output_dir(path)
-        yield
-    except BaseException:
-        if made and os.path.isdir(path):
-            shutil.rmtree(path, ignore_errors=True)
-        raise
-
-
-def create_kvstore(args):
-    """MXNet's distributed kvstore for --kvstore dist_sync, else None (a single process)."""
-    if args.kvstore == 'local':
-        return None
-    if args.seed is None and args.resume is None:
-        raise SetupError('--kvstore %s needs --seed: every worker must start from the same '
-                         'weights' % args.kvstore)
-    if 'DMLC_ROLE' not in os.environ:
-        raise SetupError('--kvstore %s: start the workers with MXNet\'s launcher (python '
-                         'launch.py ...: docs/gpu-and-machines.md), which sets DMLC_ROLE and '
-                         'the scheduler\'s address' % args.kvstore)
-    return mx.kv.create(args.kvstore)
-
-
-def open_run(args, chief=True):
-    """Settle the settings and the run folder; returns (folder, state.json) of the checkpoint
-    resumed from, opened and verified once, or (None, None). Only the chief (the one process,
-    or the first worker) checks the folder; it is created once the data and the devices are
-    ready (an error before then leaves nothing behind)."""
-    if args.resume is None:
-        run_state.settle_settings(args, TUTORIAL_SETTINGS)
-        args.output_dir = args.output_dir or default_output_dir()
-        if chief:
-            check_output_dir(args.output_dir, args.overwrite)
-        return None, None
-    if args.output_dir is not None:
-        raise SetupError('--output-dir cannot be combined with --resume: a resumed run goes '
-                         'on in its own folder')
-    # Before its checkpoints: a run still training may not have saved one yet.
-    run_lock.refuse_if_in_use(checkpoint.run_folder(args.resume), run_lock.FOR_A_RESUME)
-    found, saved = run_state.open_checkpoint(
-        args.resume, functools.partial(resume_command, args))
-    run_state.settle_settings(args, TUTORIAL_SETTINGS, saved)
-    trained_on = saved['data']
-    if args.data is None and trained_on != run_state.MNIST_DATA:
-        args.data = trained_on['path']  # its own images, unless --data says where they are now
-    elif args.data is not None and trained_on == run_state.MNIST_DATA:
-        raise SetupError('the run was trained on MNIST; --data %s is other data' % args.data)
-    run_dir = os.path.dirname(os.path.dirname(os.path.abspath(found)))
-    # Named as the user named it: relative when --resume was, as a new run's is.
-    args.output_dir = run_dir if os.path.isabs(args.resume) else os.path.relpath(run_dir)
-    return found, saved
-
-
-def pick_devices(args):
-    """The context (or list of contexts) to train on, and a notice for the user or None."""
-    if isinstance(args.context, tuple):
-        contexts = devices.choose_devices(mx, *args.context)
-        if args.batch_size % len(contexts):
-            raise SetupError('--batch-size %d does not split evenly across %d devices'
-                             % (args.batch_size, len(contexts)))
-        return contexts, None
-    return devices.choose_context(mx, args.context)
-
-
-def check_resources(args, ctx, resumed):
-    """What the run will need, checked before any work: memory for its settings (on the CPU:
-    a GPU's memory is not this machine's to measure), and a resumed run's folder to write in
-    (a new one is tried when it is made)."""
-    if ctx.device_type == 'cpu':
-        run_state.check_training_memory(vars(args))
-    if resumed:
-        check_writable_folder(args.output_dir, '--resume')
-
-
-def load_image_iter(args, shard=(0, 1)):
-    """The real-image batches, 64x64x3 in [-1, 1], shuffled once (for worker k of n in
-    distributed training, its share: `shard` = (k, n)): the tutorial's, all of MNIST, or
-    --data's own images. Returns (batches, what state.json records of the data, the status
-    line's words)."""
-    if args.data is None:
-        images, _ = mnist.load_or_download_mnist(args.data_dir, not args.no_download)
-        count, where = len(images), args.data_dir
-        batches = mnist.MnistBatches(images, args.batch_size, symbols.IMAGE_SIZE, shard=shard)
-        identity, words = run_state.MNIST_DATA, 'MNIST: %d images from %s' % (count, where)
-    else:
-        own = own_images.open_images(args.data)
-        count, where = own.count, args.data
-        batches = own_images.RecordBatches(own, args.batch_size, symbols.IMAGE_SIZE, shard)
-        identity, words = own.identity, 'Images: ' + own.describe()
-    if args.batch_size > count // shard[1]:
-        raise SetupError('--batch-size %d is larger than the %d images in %s%s'
-                         % (args.batch_size, count, where, ' for each of %d workers' % shard[1]
-                            if shard[1] > 1 else ''))
-    return batches, identity, words
-
-
-def open_outputs(args, console, state, modules, ctx, resumed):
-    """The hooks of the process that writes: the one place that decides who writes (the one
-    process, or the first worker of a distributed run; the others get none). It locks the
-    run's folder first (dcgan/run_lock.py): nothing is written there unless the lock is its."""
-    lock = RunLock(args.output_dir).acquire(
-        warn=console.warn, advice=run_lock.FOR_A_RESUME if resumed else run_lock.FOR_A_NEW_RUN)
-    try:
-        around = writing_hooks(args, console, state, modules, ctx, resumed)
-    except BaseException:
-        lock.release()
-        raise
-    return hooks.Hooks(around + [lock], hooks.Checkpoints(
-        args.output_dir, modules, state, args.checkpoint_every, args.keep_checkpoints))
-
-
-def writing_hooks(args, console, state, modules, ctx, resumed):
-    """The hooks that write the run's logs and pictures (all but its checkpoints)."""
-    resume_after = state.done if resumed else None
-    path = functools.partial(os.path.join, args.output_dir)
-    generator = modules['generator']
-    sampler = Sampler(ctx, args.batch_size, args.noise_dim)
-    if args.score_every and args.data is not None:
-        console.warn('--score-every scores MNIST runs only (the scorer is a digit classifier): '
-                     'this run on %s is not scored' % args.data)
-    elif args.score_every:  # its checks first: a refusal leaves the logs as they were
-        scorer = TrainingScorer(args.data_dir, ctx, args.score_samples, args.seed)
-        if args.score_samples > scorer.real.num_test:
-            raise SetupError('--score-samples %d is more than the %d test digits the scores '
-                             'compare with' % (args.score_samples, scorer.real.num_test))
-    reporter = hooks.Reporter(args.output_dir, console, sampler, state, generator,
-                              args.vis_every, real_name='From MNIST' if args.data is None else
-                              'From ' + os.path.basename(os.path.normpath(args.data)))
-    around = [hooks.LogRows(MetricsLog(path('metrics.csv'), resume_after=resume_after)),
-              hooks.HealthWatch(console), console, reporter]
-    if args.tensorboard:
-        board = hooks.TensorBoard(EventLog(args.output_dir, resume_after))
-        reporter.after_report.append(board.grids)
-        around.append(board)
-    if args.score_every and args.data is None:
-        scoring = hooks.Scoring(scorer, MetricsLog(path('scores.csv'), resume_after,
-                                                   fields=SCORE_FIELDS),
-                                console, sampler, state, generator, args.score_every)
-        if args.tensorboard:
-            scoring.after_score.append(board.scores)
-        around.append(scoring)
-    return around
+def build_networks(settings, ctx, kvstore):
+    """The run's generator, discriminator and D's judge for step 5 (dcgan/run_setup.py calls
+    this once the random seed is set)."""
+    common = dict(ctx=ctx, batch_size=settings.batch_size, lr=settings.lr,
+                  beta1=settings.beta1, sigma=settings.init_sigma, kvstore=kvstore,
+                  dtype=settings.dtype)
+    generator = build_generator(noise_dim=settings.noise_dim, **common)
+    discriminator = build_discriminator(**common)
+    return generator, discriminator, build_judge(discriminator)
 
 
 def set_up(args):
-    """The run `args` asks for, ready to train: raises SetupError (or the data's, the
-    devices', a checkpoint's error) with what to fix, leaving nothing behind."""
-    if args.tensorboard:
-        summary_writer_class()  # installed? (before any work)
-    kvstore = create_kvstore(args)
-    rank, workers = (kvstore.rank, kvstore.num_workers) if kvstore else (0, 1)
-    found, saved = open_run(args, chief=rank == 0)
-    if args.dtype == 'bfloat16':
-        bfloat16.check_bfloat16(bfloat16.cpu_flags(),
-                                gpu_build=mx.runtime.Features().is_enabled('CUDA'))
-    ctx, notice = pick_devices(args)
-    first_ctx = ctx[0] if isinstance(ctx, list) else ctx
-    check_resources(args, first_ctx, resumed=bool(found))
-    if notice:
-        print(notice)
-    started = time.perf_counter()
-    images, data, words = load_image_iter(args, (rank, workers))
-    print('%s, ready in %.1f s' % (words, time.perf_counter() - started), flush=True)
-    with output_dir_for_this_start(args.output_dir, new=rank == 0 and not found):
-        mx.random.seed(args.seed)
-        networks = dict(ctx=ctx, batch_size=args.batch_size, lr=args.lr, beta1=args.beta1,
-                        sigma=args.init_sigma, kvstore=kvstore or 'local', dtype=args.dtype)
-        generator = build_generator(noise_dim=args.noise_dim, **networks)
-        discriminator = build_discriminator(**networks)
-        modules = {'generator': generator, 'discriminator': discriminator}
-        shape = dict(iterations_per_epoch=math.ceil(images.num_data / args.batch_size),
-                     num_images=images.num_data, workers=workers,
-                     devices=len(ctx) if isinstance(ctx, list) else 1)
-        if found:
-            state = run_state.resumed(found, saved, modules, data, args.data or args.data_dir,
-                                      **shape)
-        else:
-            settings = {name: getattr(args, name) for name in run_state.SETTINGS}
-            state = run_state.fresh(settings, generator, data, **shape)
-
-        length = run_length.run_length(
-            args.epochs, args.max_iters, state.iterations_per_epoch,
-            images_per_pass=images.num_data * workers,
-            images_per_iteration=args.batch_size * workers, own_images=args.data is not None)
-        console = Console(length.total, args.batch_size, state.done,
-                          show_figures=not args.no_show)
-        return Training(
-            args=args, ctx=ctx, state=state, generator=generator, discriminator=discriminator,
-            judge=build_judge(discriminator), images=images,
-            noise=RandIter(args.batch_size, args.noise_dim, ctx=first_ctx, seed=args.seed,
-                           start=state.done, stream=rank),
-            # Before the chief's outputs: every worker at one point.
-            stop_vote=StopVote(kvstore),
-            hooks=(open_outputs(args, console, state, modules, first_ctx, resumed=bool(found))
-                   if rank == 0 else hooks.Hooks()),
-            console=console,
-            # Started by a distributed run only; a single process never waits for anyone.
-            guard=watchdog.StallWatchdog(args.stall_timeout, functools.partial(
-                exit_stalled_worker, rank, workers, args)),
-            length=length, resumed_from=found, distributed=kvstore is not None, rank=rank,
-            workers=workers)
+    """The run the flags ask for, ready to train (dcgan/run_setup.py), or a UserError."""
+    return run_setup.set_up(args, TUTORIAL_SETTINGS, build_networks)
 
 
 # ============================== the loop ==============================
@@ -616,56 +374,6 @@ def train_loop(t, stop):
 
 # ============================== main ==============================
 
-def describe_write_error(error):
-    if isinstance(error, OSError) and error.filename:
-        return 'writing %s failed: %s' % (error.filename, error.strerror)
-    return str(error)
-
-
-def where_to_resume(args):
-    """What a run stopped by an error can continue from, in words, with the command."""
-    saved = checkpoint.list_checkpoints(args.output_dir)
-    if not saved:
-        return 'no checkpoint was saved yet: start the run again'
-    return 'the newest checkpoint is %s; continue with: %s' % (saved[-1], resume_command(args))
-
-
-def resume_command(args, run_dir=None):
-    """The command that continues the run (in `run_dir`, by default its folder) to the goal it
-    was started with, writing what it wrote: this command's own flags, --resume RUN for
-    --output-dir (docs/checkpoints.md); for a distributed job the launch line that started
-    it, made so (or, not started by launch.py, that in words)."""
-    run_dir = run_dir or args.output_dir
-    if args.kvstore == 'local':
-        return '%s %s' % (PROGRAM, shlex.join(resume_argv(args.argv, run_dir)))
-    return (launch_resume_command(run_dir)
-            or 'the launch command again, its workers given --resume %s' % run_dir)
-
-
-def finished_run_line(args, done):
-    """What a resume of a run that has reached its goal says: that it has, and the command
-    that trains it as long again (a longer --max-iters; a given --epochs would cut it)."""
-    goal = ['--max-iters', str(2 * done)]
-    if args.kvstore == 'local':
-        command = '%s %s' % (PROGRAM, shlex.join(
-            resume_argv(args.argv, args.output_dir, drop=LENGTH_FLAGS) + goal))
-    else:
-        command = 'the launch command, its workers given --resume %s %s' % (
-            args.output_dir, shlex.join(goal))
-    return ('The run in %s has reached its goal: %s done. To train it further, give it a '
-            'longer one: %s' % (args.output_dir, run_length.count(done, 'iteration'), command))
-
-
-def exit_stalled_worker(rank, workers, args, waited, limit):
-    """The watchdog's verdict in a distributed run: say so in one line and end the process
-    (its training thread is stuck inside MXNet, waiting for the others)."""
-    print('error: worker %d of %d: no iteration finished in %.0f s (the limit is %.0f s): '
-          'another worker or a parameter server stopped responding; %s'
-          % (rank, workers, waited, limit, where_to_resume(args)),
-          file=sys.stderr, flush=True)
-    os._exit(EXIT_STALLED)
-
-
 def main(argv=None):
     """Run the program with `argv` (default: the command line). In a terminal an error ends
     the process with its exit code (1; 2 for a bad flag; 130 after Ctrl-C). Inside a notebook
@@ -694,19 +402,19 @@ def start(args):
 
 def run(t):
     """Train a set-up run to its end, saying where it goes and how it ended."""
-    args = t.args
+    settings = t.settings
     if t.resumed_from and t.state.done >= t.length.total:
         t.hooks.close()
         if t.rank == 0:
-            print(finished_run_line(args, t.state.done))
+            print(advice.finished_run_line(settings, t.state.done))
         return
     if t.resumed_from:
         print('Resuming %s at iteration %d' % (t.resumed_from, t.state.done))
     worker = ' as worker %d of %d' % (t.rank, t.workers) if t.distributed else ''
-    arithmetic = ' in bfloat16' if args.dtype == 'bfloat16' else ''
+    arithmetic = ' in bfloat16' if settings.dtype == 'bfloat16' else ''
     print('Training on %s%s%s with seed %d: %s; the run goes to %s'
-          % (t.ctx, arithmetic, worker, args.seed, t.length.describe(t.state.done),
-             args.output_dir), flush=True)
+          % (t.ctx, arithmetic, worker, settings.seed, t.length.describe(t.state.done),
+             settings.output_dir), flush=True)
     if t.distributed:
         t.guard.start()
     try:
@@ -715,24 +423,24 @@ def run(t):
     except Interrupted:
         if t.rank == 0:  # the one that saved
             t.console.say('Stopped at iteration %d; checkpoint saved. Continue with: %s'
-                          % (t.state.done, resume_command(args)))
+                          % (t.state.done, advice.resume_command(settings)))
         sys.exit(EXIT_INTERRUPTED)
     except KeyboardInterrupt:  # a second Ctrl-C: at once, nothing more saved
         t.console.progress.clear()
         print('Interrupted at once: what was trained since the newest checkpoint is lost; %s'
-              % where_to_resume(args), file=sys.stderr, flush=True)
+              % advice.where_to_resume(settings), file=sys.stderr, flush=True)
         sys.exit(EXIT_INTERRUPTED)
     except (checkpoint.SaveError, OSError) as e:  # a full disk, a write error
         t.console.progress.clear()
-        fail('%s; %s' % (describe_write_error(e), where_to_resume(args)))
+        fail('%s; %s' % (advice.describe_write_error(e), advice.where_to_resume(settings)))
     except own_images.ImageDataError as e:  # the images changed while the run read them
         t.console.progress.clear()
-        fail('%s; %s' % (e, where_to_resume(args)))
+        fail('%s; %s' % (e, advice.where_to_resume(settings)))
     finally:
         t.hooks.close()
     t.console.say('Done: %s in all. Checkpoints in %s; draw digits with: python sample.py %s'
                   % (run_length.count(t.state.done, 'iteration'),
-                     os.path.join(args.output_dir, checkpoint.CHECKPOINTS), args.output_dir))
+                     os.path.join(settings.output_dir, checkpoint.CHECKPOINTS), settings.output_dir))
 
 
 if __name__ == '__main__':  # also under %run in a notebook

@@ -35,8 +35,9 @@ if __name__ == '__main__':
 
 # Each route below imports what it needs as it starts: drawing from an exported model must not
 # import MXNet, and the routes that do must import it (its setup) before numpy.
+from dcgan import command_flags  # noqa: E402
 from dcgan.cli import (Check, OneLineArgumentParser, SetupError, UserError,  # noqa: E402
-                       check_memory, check_writable, command_to, fail, positive_int, seed)
+                       check_memory, check_writable, command_to, fail, positive_int)
 
 GRID_COLUMNS = 10
 DEFAULT_OUT = 'samples.png'
@@ -53,13 +54,10 @@ def parse_args(argv=None):
         prog='sample.py', description='Write digits drawn from a trained generator as a PNG '
                                       'grid (and optionally as a .npy array), or export the '
                                       'generator to ONNX.')
-    parser.add_argument('checkpoint', metavar='RUN|CHECKPOINT|MODEL.onnx',
-                        help='a run folder (its newest checkpoint is used), a checkpoint '
-                             'folder, or a generator exported with --export (a .onnx file)')
+    command_flags.add_checkpoint(parser, onnx=True)
     parser.add_argument('--num', type=positive_int, default=100,
                         help='how many digits (default: %(default)s)')
-    parser.add_argument('--seed', type=seed, default=0,
-                        help='seed of the noise (default: %(default)s)')
+    command_flags.add_noise_seed(parser)
     parser.add_argument('--out', default=None,
                         help='the grid to write, as its extension says: .png (pixel for '
                              'pixel), .jpg or .pdf (default: %s; none when only --npy is '
@@ -73,8 +71,7 @@ def parse_args(argv=None):
                         help='images per row of the grid (default: %(default)s)')
     parser.add_argument('--overwrite', action='store_true',
                         help='replace --out, --npy or --export when they exist')
-    parser.add_argument('--context', choices=('auto', 'cpu', 'gpu'), default='auto',
-                        help='device, for a checkpoint (default: %(default)s)')
+    command_flags.add_context(parser)
     parser.add_argument('--export', metavar='FILE.onnx', default=None,
                         help='write the checkpoint\'s generator here as an ONNX model, checked '
                              'against MXNet, instead of drawing digits')
@@ -108,9 +105,7 @@ def parse_args(argv=None):
     inside.add_argument('--digit', type=Check(int, low=0, high=9), default=None,
                         help='draw --num digits the shipped classifier calls this one, 0-9 '
                              '(dcgan/digit_request.py)')
-    inside.add_argument('--data-dir', default=None,
-                        help='MNIST\'s folder, for --project test:... (default: $MNIST_DIR, '
-                             'else data/mnist)')
+    command_flags.add_mnist_folder(inside, 'MNIST\'s folder, for --project test:...')
     inside.add_argument('--web', metavar='DIR', default=None,
                         help='with an exported model: write a page that draws from it in a '
                              'browser (onnxruntime-web), a new folder')
@@ -140,23 +135,49 @@ def check_outputs(outputs, overwrite):
 
 def main(argv=None):
     args = parse_args(argv)
-    if os.path.exists(args.checkpoint) and not os.path.isdir(args.checkpoint):
-        if not args.checkpoint.lower().endswith(ONNX_EXTENSION):
-            fail('%s is a file but not an exported model (%s): sample.py draws from a run '
-                 'folder, a checkpoint folder, or a generator exported with --export'
-                 % (args.checkpoint, ONNX_EXTENSION))
-        draw_from_onnx(args)  # checkpoints are folders: a file is taken for a model
-    elif args.export:
-        export_to_onnx(args)
-    elif args.web:
-        fail('--web takes an exported model: python sample.py %s --export generator.onnx, '
-             'then python sample.py generator.onnx --web %s' % (args.checkpoint, args.web))
-    else:
-        draw_from_checkpoint(args)
+    route = next(route for applies, route in ROUTES if applies(args))
+    route(args)
+
+
+def an_exported_model(args):
+    """Whether sample.py was given a file: checkpoints are folders, so a file is taken for an
+    exported model, and refused in one line when it is named as something else."""
+    if not os.path.exists(args.checkpoint) or os.path.isdir(args.checkpoint):
+        return False
+    if not args.checkpoint.lower().endswith(ONNX_EXTENSION):
+        fail('%s is a file but not an exported model (%s): sample.py draws from a run '
+             'folder, a checkpoint folder, or a generator exported with --export'
+             % (args.checkpoint, ONNX_EXTENSION))
+    return True
 
 
 def draw_from_onnx(args):
     """The portable route: numpy and onnxruntime (and matplotlib for the PNG), never MXNet."""
+    model, request = open_exported_model(args)
+    draw(args, model, request, '%s (%s)' % (args.checkpoint, model.describe()), 'digits')
+
+
+def write_web_page(args):
+    """--web: a page that draws from the exported model in a browser."""
+    model, _ = open_exported_model(args)
+    from dcgan import web_page
+    try:
+        web_page.write(args.checkpoint, model, args.web, args.seed)
+    except SetupError as e:
+        fail(e)
+    print('Wrote a page that draws from %s to %s; open it with: cd %s && python -m '
+          'http.server, then http://localhost:8000 (browsers load no WebAssembly '
+          'from file://)' % (args.checkpoint, args.web, args.web))
+
+
+def refuse_web_for_a_checkpoint(args):
+    fail('--web takes an exported model: python sample.py %s --export generator.onnx, '
+         'then python sample.py generator.onnx --web %s' % (args.checkpoint, args.web))
+
+
+def open_exported_model(args):
+    """The exported model sample.py was given, and check_request's reading of the request;
+    one line for a flag that needs a checkpoint, or a package missing."""
     try:  # each package the route needs, so that the first one missing is named
         import numpy  # noqa: F401
         from dcgan.onnx_model import OnnxGenerator
@@ -175,16 +196,9 @@ def draw_from_onnx(args):
         request = check_request(args)
         model = OnnxGenerator(args.checkpoint)
         check_digit_memory(args, model.noise_dim, model.image_shape)
-        if args.web:
-            from dcgan import web_page
-            web_page.write(args.checkpoint, model, args.web, args.seed)
-            print('Wrote a page that draws from %s to %s; open it with: cd %s && python -m '
-                  'http.server, then http://localhost:8000 (browsers load no WebAssembly '
-                  'from file://)' % (args.checkpoint, args.web, args.web))
-            return
     except SetupError as e:
         fail(e)
-    draw(args, model, request, '%s (%s)' % (args.checkpoint, model.describe()), 'digits')
+    return model, request
 
 
 def draw_from_checkpoint(args):
@@ -390,6 +404,17 @@ def write_grid(args, images):
 def write_npy(images, path):
     import visualize
     visualize.save_npy(images, path)
+
+
+# What sample.py does with what it was given: the first route that applies. (Within a
+# checkpoint's route: --project, --digit, --walk, --arithmetic or the grid.)
+ROUTES = (
+    (lambda args: an_exported_model(args) and args.web, write_web_page),
+    (an_exported_model, draw_from_onnx),
+    (lambda args: args.export, export_to_onnx),
+    (lambda args: args.web, refuse_web_for_a_checkpoint),
+    (lambda args: True, draw_from_checkpoint),
+)
 
 
 if __name__ == '__main__':

@@ -31,9 +31,9 @@ import json
 import os
 import sys
 
-from dcgan import checkpoint, devices, files, lenet, mnist, run_state
+from dcgan import checkpoint, command_flags, devices, files, lenet, mnist, run_state
 from dcgan.cli import (Check, OneLineArgumentParser, SetupError, UserError, check_writable,
-                       command_to, fail, seed)
+                       command_to, fail)
 from dcgan.progress import sampling_progress
 from dcgan.lenet import classifier_input
 from dcgan.sampling import Sampler, sampler_from_checkpoint
@@ -57,12 +57,10 @@ def untrained_sampler(batch_size, noise_dim, seed, ctx):
 def parse_args(argv=None):
     parser = OneLineArgumentParser(prog='score.py', description='Score the digits of a '
                                    'generator checkpoint against MNIST with a LeNet classifier.')
-    parser.add_argument('checkpoint', help='a checkpoint folder, or a run folder (its newest '
-                                           'checkpoint is used)')
+    command_flags.add_checkpoint(parser)
     parser.add_argument('--num', type=Check(int, low=MIN_SAMPLES), default=NUM_SAMPLES,
                         help='samples to score (default: %(default)s; compare only equal N)')
-    parser.add_argument('--seed', type=seed, default=0,
-                        help='seed of the sample noise and of the subsets (default: 0)')
+    command_flags.add_noise_seed(parser, 'the sample noise and of the subsets')
     parser.add_argument('--json', default=None,
                         help='where to write the numbers (default: score-nN.json in the '
                              'checkpoint folder)')
@@ -78,11 +76,8 @@ def parse_args(argv=None):
     parser.add_argument('--cache-dir', default=CACHE_DIR,
                         help='where the real digits\' statistics are cached (default: '
                              'data/score_cache)')
-    parser.add_argument('--data-dir', default=None,
-                        help='MNIST folder (default: $%s, else data/mnist)' % mnist.DATA_DIR_ENV)
-    parser.add_argument('--context', choices=('auto', 'cpu', 'gpu'), default='auto',
-                        help='device: auto takes gpu(0) when MXNet sees a GPU, else the CPU '
-                             '(default: %(default)s)')
+    command_flags.add_mnist_folder(parser)
+    command_flags.add_context(parser)
     args = parser.parse_args(argv)
     args.data_dir = args.data_dir or mnist.default_data_dir()
     return args

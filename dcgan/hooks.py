@@ -12,7 +12,7 @@ loop in dcgan_mnist.py after every iteration and once when the run stops:
 
 Only the process that writes (the one process, or the chief of a distributed run) has them,
 and the lock of the run's folder (run_lock.RunLock) among them, released last:
-dcgan_mnist.open_outputs is the one place that decides.
+dcgan/run_outputs.py is the one place that decides.
 """
 import os
 from dataclasses import dataclass

@@ -15,7 +15,7 @@ import zlib
 import cv2
 import numpy as np
 
-from dcgan import REPOSITORY
+from dcgan import MNIST_DIR_ENV, REPOSITORY
 from dcgan.batches import ORDER_SEED
 from dcgan.errors import UserError
 
@@ -25,7 +25,6 @@ FILES = {
     'test_images': 't10k-images-idx3-ubyte',
     'test_labels': 't10k-labels-idx1-ubyte',
 }
-DATA_DIR_ENV = 'MNIST_DIR'
 DEFAULT_DATA_DIR = os.path.join(REPOSITORY, 'data', 'mnist')
 
 SOURCE_SIZE = 28          # MNIST images are 28x28
@@ -39,7 +38,7 @@ class MnistDataError(UserError):
 
 def default_data_dir():
     """The `MNIST_DIR` environment variable when set, else the copy shipped in data/mnist."""
-    return os.environ.get(DATA_DIR_ENV) or DEFAULT_DATA_DIR
+    return os.environ.get(MNIST_DIR_ENV) or DEFAULT_DATA_DIR
 
 
 # ============================== IDX files ==============================
@@ -139,7 +138,7 @@ def download_mnist(data_dir):
             'MNIST is not in %s and could not be downloaded (%s: %s). Put the four files %s '
             '(raw or .gz) there, or point --data-dir or %s at a folder that has them'
             % (data_dir, type(e).__name__, reason[:200], ', '.join(FILES.values()),
-               DATA_DIR_ENV)) from None
+               MNIST_DIR_ENV)) from None
 
 
 def load_or_download_mnist(data_dir, download=True):

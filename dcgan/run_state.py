@@ -255,9 +255,10 @@ def load_fixed_noise(found, settings):
 
 
 def settle_settings(args, defaults, saved=None):
-    """Fill in the run settings on `args`: a resumed run's own (`saved`, its state.json; flags
-    may repeat, not change, them), else the flags given, else `defaults` and a fresh random
-    seed."""
+    """The run settings {name: value}: a resumed run's own (`saved`, its state.json; flags may
+    repeat, not change, them), else the flags given on `args`, else `defaults` and a fresh
+    random seed."""
+    settled = {}
     for name in SETTINGS:
         given = getattr(args, name)
         if saved is not None:
@@ -265,11 +266,12 @@ def settle_settings(args, defaults, saved=None):
                 raise SetupError('--%s %s differs from the resumed run\'s %s; a resumed run '
                                  'keeps its settings' % (name.replace('_', '-'), given,
                                                          saved[name]))
-            setattr(args, name, saved[name])
-        elif given is None:
-            setattr(args, name, defaults.get(name))
-    if args.seed is None:
-        args.seed = random.SystemRandom().randrange(2 ** 31)
+            settled[name] = saved[name]
+        else:
+            settled[name] = defaults.get(name) if given is None else given
+    if settled['seed'] is None:
+        settled['seed'] = random.SystemRandom().randrange(2 ** 31)
+    return settled
 
 
 @dataclass

@@ -8,8 +8,12 @@ iteration ended; when none has ended for too long it calls `on_stall`, which mus
 process (the training thread is blocked inside MXNet and cannot be interrupted).
 
 "Too long" is the larger of a floor (--stall-timeout) and STALL_FACTOR times the median
-iteration so far, so that slow machines and long first iterations are not mistaken for a
-hang. Work of this worker's own that holds the others up (the first worker's checkpoints,
+iteration so far, so that slow machines are not mistaken for a hang. Until the first iteration
+has ended the limit is at least FIRST_ITERATION_SECONDS: the first carries one-time work (memory
+allocated, oneDNN's kernels chosen, the kvstore's first exchange with a peer that may have
+started later) whose length says nothing of the iterations after it, and on a loaded machine it
+outlasts a short floor (CI's four suites on two cores: over 10 s, and the job ended as stalled
+before it had begun). Work of this worker's own that holds the others up (the first worker's checkpoints,
 figures and scores) is excluded with `paused()`.
 """
 import contextlib
@@ -18,6 +22,7 @@ import threading
 import time
 
 STALL_FACTOR = 10
+FIRST_ITERATION_SECONDS = 120
 CHECK_EVERY = 0.5  # seconds
 
 
@@ -41,8 +46,9 @@ class StallWatchdog:
 
     def limit(self):
         """Seconds without an iteration that count as a hang."""
-        median = statistics.median(self.durations) if self.durations else 0.0
-        return max(self.floor, STALL_FACTOR * median)
+        if not self.durations:
+            return max(self.floor, FIRST_ITERATION_SECONDS)
+        return max(self.floor, STALL_FACTOR * statistics.median(self.durations))
 
     def iteration_done(self):
         with self.lock:

@@ -39,6 +39,17 @@ def small_mnist(tmp_path):
     return write_small_mnist(tmp_path / 'mnist')
 
 
+@pytest.fixture(scope='session')
+def straight_run(tmp_path_factory):
+    """Two epochs of a small run without a stop (helpers.train_small), once a suite: the
+    reference resumed runs must equal, and a run to sample from."""
+    from helpers import train_small
+    data = str(write_small_mnist(tmp_path_factory.mktemp('straight-data') / 'mnist'))
+    out = str(tmp_path_factory.mktemp('straight') / 'run')
+    train_small(data, '--epochs', '2', '--vis-every', '100', '--output-dir', out)
+    return out
+
+
 @pytest.fixture(scope='module')
 def data_dir(tmp_path_factory):
     """A folder of small MNIST files shared by a test module's runs, as a str."""

@@ -23,7 +23,7 @@ import launch
 import sample
 import score
 import visualize
-from dcgan import checkpoint, onnx_model, run_state
+from dcgan import checkpoint, devices, onnx_model, run_setup, run_state
 from dcgan.cli import SetupError
 from dcgan.framework import mx
 from dcgan.sampling import sampler_from_checkpoint
@@ -450,11 +450,11 @@ def test_every_flag_of_the_program(flags, data_dir, tmp_path_factory, capsys):
         event('refused as a flag')
         return
     try:
-        dcgan_mnist.create_kvstore(args)
-        dcgan_mnist.open_run(args)
-        ctx, _ = dcgan_mnist.pick_devices(args)
-        dcgan_mnist.check_resources(args, ctx[0] if isinstance(ctx, list) else ctx, False)
-    except (SetupError, dcgan_mnist.devices.ContextError) as refused:
+        run_setup.create_kvstore(args)
+        args, _, _ = run_setup.open_run(args, dcgan_mnist.TUTORIAL_SETTINGS)
+        ctx, _ = run_setup.pick_devices(args)
+        run_setup.check_resources(args, ctx[0] if isinstance(ctx, list) else ctx, False)
+    except (SetupError, devices.ContextError) as refused:
         assert '\n' not in str(refused)
         event('refused by what the run needs')
         return

@@ -49,7 +49,7 @@ def test_the_policy_covers_the_errors_users_meet():
 PATHS = [
     ('dcgan_mnist.py', lambda: dcgan_mnist.main(['--max-iters', '1']), dcgan_mnist, 'set_up'),
     ('sample.py', lambda: interrupts.run(lambda: sample.main(['RUN'])), sample,
-     'draw_from_checkpoint'),
+     'check_request'),
     ('score.py', lambda: interrupts.run(lambda: score.main(['RUN'])), score.run_state,
      'open_checkpoint'),
 ]

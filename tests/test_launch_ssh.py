@@ -15,8 +15,8 @@ import pytest
 import launch
 from dcgan import checkpoint
 from helpers import (HOSTS, JOB_FLAGS, ON_CPU, REPO, TESTS, DIST_TIMEOUT as TIMEOUT,
-                     assert_workers_match_one_process, environ_of, headless_env, on_every_python,
-                     processes_with, write_small_mnist)
+                     assert_workers_match_one_process, environ_of, headless_env, in_one_suite,
+                     on_every_python, processes_with, write_small_mnist)
 
 pytestmark = on_every_python  # the launcher over ssh: Python's processes and signals
 
@@ -229,7 +229,10 @@ def gone_within(marker, seconds):
     return processes_with(marker)
 
 
-@pytest.mark.parametrize('to_the_group', [False, True], ids=['the launcher', 'its group'])
+# The same stop reached two ways: the first on every Python, the second once (CI's time).
+@pytest.mark.parametrize('to_the_group', [
+    pytest.param(False, id='the launcher'),
+    pytest.param(True, id='its group', marks=in_one_suite('machine'))])
 def test_sigterm_on_the_launching_host_keeps_the_work_and_ends_every_host(
         ssh_hosts, data, tmp_path, to_the_group):
     """A cluster stops the job on the launching host, the launcher alone or its process group
@@ -266,6 +269,7 @@ def test_sigterm_on_the_launching_host_keeps_the_work_and_ends_every_host(
     assert '--resume %s' % run in stopped[0]
 
 
+@in_one_suite('newest')  # its Python-bound part, the launcher's reaction, is test_distributed's
 def test_a_killed_worker_leaves_no_server_on_either_host(ssh_hosts, data, tmp_path):
     run = str(tmp_path / 'run')
     job, marker = start_job(ssh_hosts, run, data, '--max-iters', '400', '--stall-timeout', '10')

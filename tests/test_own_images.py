@@ -249,7 +249,7 @@ def train(data, run, *flags, timeout=600):
 
 
 # A bound that catches a hang, not a speed goal: 200 iterations took 490 s in CI on the AVX2
-# AMD, four suites side by side, and once more than 600.
+# AMD, four suites side by side, and once more than 600 (the check now trains 120).
 LEARNING_RUN_TIMEOUT = 1800
 
 
@@ -342,28 +342,32 @@ def test_the_made_discs_are_discs_by_the_measure_and_noise_is_not(tmp_path):
     made_shapes.make(str(tmp_path / 'discs'), count=40)
     own = own_images.open_images(str(tmp_path / 'discs'), str(tmp_path / 'cache'))
     prepared = all_images(own_images.RecordBatches(own, 8, symbols.IMAGE_SIZE), 40)
-    assert made_shapes.disc_share(prepared) == 1.0
-    rng = np.random.RandomState(0)
-    assert made_shapes.disc_share(rng.uniform(-1, 1, (40, 3, 64, 64))) == 0.0
-    assert made_shapes.disc_share(np.full((4, 3, 64, 64), 0.8)) == 0.0  # the ground alone
+    assert made_shapes.disc_share(prepared) == made_shapes.shape_share(prepared) == 1.0
+    noise = np.random.RandomState(0).uniform(-1, 1, (40, 3, 64, 64))
+    ground = np.full((4, 3, 64, 64), 0.8)
+    for nothing_drawn in (noise, ground):
+        assert made_shapes.disc_share(nothing_drawn) == made_shapes.shape_share(nothing_drawn) == 0
+    bar = ground[:1].copy()
+    bar[0, 0, 28:36, 10:50], bar[0, 1:, 28:36, 10:50] = 0.6, -0.7  # red, far from round
+    assert made_shapes.shape_share(bar) == 1.0 and made_shapes.disc_share(bar) == 0.0
 
 
 @in_one_suite('gpu-box')  # the longest of them: the machine suite has the rest
 def test_training_on_made_discs_learns_to_draw_discs(tmp_path):
-    """200 iterations at batch 8 on 600 made discs: some of the samples are round discs, an
-    untrained generator's none. Measured with seed 1, one thread: 24% on the Intel Xeon, 2.3%
-    (6 of 256) on the AVX2 AMD EPYC (another CPU's kernels sum in another order: another run,
-    still early in its learning; seed 2 gave 20% on the Xeon). The same CPU and thread count
-    give the same run, so the test asks for 1.5% (4 of 256), below both: a trainer that does
-    not learn draws none."""
+    """120 iterations at batch 8 on 600 made discs: many samples draw a red shape of a disc's
+    size on the plain ground, an untrained generator's none. Measured with seed 1, one thread,
+    on the AVX2 AMD EPYC: 65% (0% at 40 iterations, 39% at 100; tools/made_shapes.py has the
+    curve, and why the strict share of round discs is not the check: it wanders, 2% to 13%,
+    and another CPU's run differs). The test asks for 25%: a trainer that does not learn
+    draws none."""
     made_shapes.make(str(tmp_path / 'discs'))
     run = str(tmp_path / 'run')
     train(tmp_path / 'discs', run, '--batch-size', '8', '--seed', '1', '--epochs', '100',
-          '--max-iters', '200', timeout=LEARNING_RUN_TIMEOUT)
-    _, share = made_shapes.measure(run)
-    assert share >= 0.015
+          '--max-iters', '120', timeout=LEARNING_RUN_TIMEOUT)
+    _, _, shapes = made_shapes.measure(run)
+    assert shapes >= 0.25
     mx.random.seed(1)
     untrained = dcgan_mnist.build_generator(mx.cpu(), 8, for_training=False)
     sampler = Sampler(mx.cpu(), 8, symbols.NOISE_DIM)
     sampler.set_params(*untrained.get_params())
-    assert made_shapes.disc_share(sampler.sample(256, 0)[0]) == 0.0
+    assert made_shapes.shape_share(sampler.sample(256, 0)[0]) == 0.0

@@ -4,7 +4,8 @@ import os
 import pytest
 
 import dcgan_mnist as app
-from dcgan import run_length, run_state
+from dcgan import run_length, run_setup, run_state
+from dcgan.errors import SetupError
 from helpers import REPO, in_one_suite, one_error_line, run_program, where_no_gpu
 
 
@@ -85,8 +86,9 @@ def test_beta1_of_zero_is_allowed():
 
 def test_defaults_are_the_tutorials(monkeypatch):
     monkeypatch.delenv('MNIST_DIR', raising=False)
-    args = app.parse_args([])
-    run_state.settle_settings(args, app.TUTORIAL_SETTINGS)
+    args = run_setup.Settled(**{**vars(app.parse_args([])),
+                                **run_state.settle_settings(app.parse_args([]),
+                                                            app.TUTORIAL_SETTINGS)})
     assert (args.batch_size, args.lr, args.beta1, args.init_sigma, args.noise_dim,
             args.vis_every) == (64, 0.0002, 0.5, 0.02, 100, 50)
     # No length flag: on MNIST the tutorial's one epoch (dcgan/run_length.py).
@@ -95,7 +97,7 @@ def test_defaults_are_the_tutorials(monkeypatch):
                                  False).total == 1094
     assert args.context == 'auto' and args.resume is None
     assert args.data_dir == os.path.join(REPO, 'data', 'mnist')
-    assert app.default_output_dir().startswith('runs' + os.sep)
+    assert run_setup.default_output_dir().startswith('runs' + os.sep)
     assert 0 <= args.seed < 2 ** 31
     assert (args.checkpoint_every, args.keep_checkpoints) == (500, 3)
 
@@ -178,18 +180,18 @@ def test_an_output_directory_with_files_is_never_reused_silently(small_mnist, tm
 
 def test_overwrite_allows_a_used_output_directory(tmp_path):
     (tmp_path / 'old.png').write_bytes(b'x')
-    with pytest.raises(app.SetupError):
-        app.check_output_dir(str(tmp_path), overwrite=False)
-    app.check_output_dir(str(tmp_path), overwrite=True)
-    app.check_output_dir(str(tmp_path / 'new' / 'nested'), overwrite=False)
-    app.create_output_dir(str(tmp_path / 'new' / 'nested'))
+    with pytest.raises(SetupError):
+        run_setup.check_output_dir(str(tmp_path), overwrite=False)
+    run_setup.check_output_dir(str(tmp_path), overwrite=True)
+    run_setup.check_output_dir(str(tmp_path / 'new' / 'nested'), overwrite=False)
+    run_setup.create_output_dir(str(tmp_path / 'new' / 'nested'))
     assert (tmp_path / 'new' / 'nested').is_dir()
 
 
 def test_output_directory_that_cannot_be_created(tmp_path):
     (tmp_path / 'file').write_bytes(b'')
-    with pytest.raises(app.SetupError, match='cannot create output directory'):
-        app.create_output_dir(str(tmp_path / 'file' / 'run'))
+    with pytest.raises(SetupError, match='cannot create output directory'):
+        run_setup.create_output_dir(str(tmp_path / 'file' / 'run'))
 
 
 @where_no_gpu

@@ -1,13 +1,11 @@
-"""Real training runs: checkpoints, resume, Ctrl-C, the metrics log, the pictures, sampling.
+"""Real training runs: checkpoints, resume, Ctrl-C, the metrics log, the pictures.
 
 Every run here trains the full networks on 52 small images in batches of 8 (7 iterations an
 epoch), so that a run of two epochs takes seconds.
 """
-import io
 import json
 import os
 import shlex
-import shutil
 import signal
 import subprocess
 import sys
@@ -16,28 +14,11 @@ import numpy as np
 import pytest
 
 import visualize
-from dcgan import checkpoint, csv_log, curves, progress
+from dcgan import checkpoint
 from dcgan.framework import mx
-from helpers import (ON_CPU, REPO, assert_same_checkpoint_params, digit_like_images, headless_env,
-                     in_one_suite, metric_rows, on_every_python, run_program, write_idx)
-
-TWO_EPOCHS = 14
-RUN_FLAGS = ON_CPU + ['--batch-size', '8', '--seed', '11', '--no-show']
-
-
-def train(data_dir, *flags):
-    result = run_program('--data-dir', data_dir, *RUN_FLAGS, *flags)
-    assert result.returncode == 0, result.stderr
-    return result
-
-
-@pytest.fixture(scope='module')
-def straight_run(data_dir, tmp_path_factory):
-    """Two epochs without a stop, as the reference for the resumed runs."""
-    out = str(tmp_path_factory.mktemp('straight') / 'run')
-    train(data_dir, '--epochs', '2', '--vis-every', '100', '--output-dir', out)
-    return out
-
+from helpers import (REPO, SMALL_RUN_FLAGS, TWO_EPOCHS, assert_same_checkpoint_params,
+                     digit_like_images, headless_env, in_one_suite, metric_rows,
+                     on_every_python, run_program, train_small, write_idx)
 
 def assert_same_params(run_a, run_b, iteration):
     assert_same_checkpoint_params(checkpoint.checkpoint_dir(run_a, iteration),
@@ -49,7 +30,7 @@ def assert_same_params(run_a, run_b, iteration):
 @in_one_suite('newest')  # a run's files: the same on every Python
 def test_a_run_writes_checkpoints_logs_and_pictures(data_dir, tmp_path):
     out = str(tmp_path / 'run')
-    train(data_dir, '--max-iters', '4', '--vis-every', '2', '--checkpoint-every', '1',
+    train_small(data_dir, '--max-iters', '4', '--vis-every', '2', '--checkpoint-every', '1',
           '--keep-checkpoints', '2', '--output-dir', out)
     assert sorted(os.listdir(out)) == ['checkpoints', 'curves.png',
                                        'epoch000_iter0002.png', 'epoch000_iter0004.png',
@@ -101,7 +82,7 @@ def test_a_run_writes_checkpoints_logs_and_pictures(data_dir, tmp_path):
 @in_one_suite('newest')  # a run's files: the same on every Python
 def test_fixed_noise_grids_are_saved_pixel_for_pixel(data_dir, tmp_path):
     out = str(tmp_path / 'run')
-    train(data_dir, '--max-iters', '2', '--vis-every', '1', '--output-dir', out)
+    train_small(data_dir, '--max-iters', '2', '--vis-every', '1', '--output-dir', out)
     grid = visualize.read_grid(os.path.join(out, 'fixed', 'iter0000002.png'))
     assert grid.shape == (3 * 64, 3 * 64, 3)  # 8 images: a 3 x 3 grid, one cell empty
     assert (grid[128:, 128:] == 0).all()
@@ -116,7 +97,7 @@ def test_resume_continues_exactly(data_dir, straight_run, tmp_path):
     the same logged values as two epochs without a stop; drawing figures every iteration
     (the straight run drew none) changes nothing either."""
     out = str(tmp_path / 'run')
-    train(data_dir, '--epochs', '2', '--max-iters', '5', '--vis-every', '1',
+    train_small(data_dir, '--epochs', '2', '--max-iters', '5', '--vis-every', '1',
           '--output-dir', out)
     result = run_program('--resume', out, '--epochs', '2', '--vis-every', '1',
                          '--data-dir', data_dir, '--seed', '11', '--no-show')
@@ -137,7 +118,7 @@ def test_ctrl_c_saves_a_checkpoint_and_the_run_resumes_from_it(data_dir, straigh
     env = headless_env()
     process = subprocess.Popen(
         [sys.executable, os.path.join(REPO, 'dcgan_mnist.py'), '--data-dir', data_dir,
-         *RUN_FLAGS, '--epochs', '2', '--vis-every', '1', '--output-dir', out],
+         *SMALL_RUN_FLAGS, '--epochs', '2', '--vis-every', '1', '--output-dir', out],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
     for line in process.stdout:  # wait until training is under way
         if line.startswith('epoch 0  iter 2/7'):
@@ -157,7 +138,7 @@ def test_ctrl_c_saves_a_checkpoint_and_the_run_resumes_from_it(data_dir, straigh
     # the one under way) and keeps its output options (a figure every iteration).
     printed = stopped[0].split('Continue with: ')[1]
     assert shlex.split(printed) == ['python', 'dcgan_mnist.py', '--resume', out, '--data-dir',
-                                    data_dir, *RUN_FLAGS, '--epochs', '2', '--vis-every', '1']
+                                    data_dir, *SMALL_RUN_FLAGS, '--epochs', '2', '--vis-every', '1']
     result = subprocess.run([sys.executable] + shlex.split(printed)[1:], cwd=REPO,
                             capture_output=True, text=True, env=env, timeout=300)
     assert result.returncode == 0, result.stderr
@@ -170,7 +151,7 @@ def test_ctrl_c_saves_a_checkpoint_and_the_run_resumes_from_it(data_dir, straigh
 @in_one_suite('newest')  # a run's files: the same on every Python
 def test_resume_of_a_finished_run_with_more_epochs(data_dir, tmp_path):
     out = str(tmp_path / 'run')
-    train(data_dir, '--max-iters', '7', '--vis-every', '100', '--output-dir', out)
+    train_small(data_dir, '--max-iters', '7', '--vis-every', '100', '--output-dir', out)
     assert checkpoint.load_state(checkpoint.find_checkpoint(out))['reason'] == 'epoch end'
     result = run_program('--resume', out, '--max-iters', '9', '--data-dir', data_dir,
                          '--epochs', '2')
@@ -244,165 +225,6 @@ def test_unreadable_parameter_file(tmp_path):
 
 
 # ============================== the metrics log and progress line ==============================
-
-def row(n):
-    return dict({field: 0.5 for field in csv_log.FIELDS}, global_iteration=n, epoch=0,
-                iteration=n)
-
-
-def log_of_five_rows(path):
-    log = csv_log.MetricsLog(path)
-    for n in range(1, 6):
-        log.append(row(n))
-    log.close()
-
-
-def test_metrics_log_appends_and_drops_rows_after_the_resumed_checkpoint(tmp_path):
-    path = str(tmp_path / 'metrics.csv')
-    log_of_five_rows(path)
-    log = csv_log.MetricsLog(path, resume_after=3)
-    log.append(row(4))
-    log.close()
-    assert list(csv_log.read_metrics(path)['global_iteration']) == [1, 2, 3, 4]
-    with open(path) as f:
-        assert f.readline().strip() == ','.join(csv_log.FIELDS)
-
-
-def test_a_new_metrics_log_over_another_run_s_starts_anew(tmp_path):
-    """A folder reused with --overwrite: the new run's log holds its own rows only."""
-    path = str(tmp_path / 'metrics.csv')
-    log_of_five_rows(path)
-    log = csv_log.MetricsLog(path)
-    log.append(row(1))
-    log.close()
-    assert list(csv_log.read_metrics(path)['global_iteration']) == [1]
-
-
-def test_moving_average():
-    np.testing.assert_allclose(curves.moving_average(np.array([2.0, 4, 6, 8]), window=2),
-                               [2, 3, 5, 7])
-    np.testing.assert_allclose(curves.moving_average(np.arange(5.0), window=10),
-                               [0, 0.5, 1, 1.5, 2])
-
-
-def test_format_duration():
-    assert progress.format_duration(3725.4) == '1:02:05'
-    assert progress.format_duration(0) == '0:00:00'
-
-
-class FakeTerminal(io.StringIO):
-    def isatty(self):
-        return True
-
-
-def test_progress_line_redraws_on_a_terminal_only():
-    terminal = FakeTerminal()
-    line = progress.Progress(total=100, batch_size=64, stream=terminal)
-    line.started_at -= 5.0  # 10 iterations in 5 s: 0.5 s each, 45 s for the other 90
-    assert line.seconds_per_iteration(10) == pytest.approx(0.5, rel=0.01)
-    assert line.time_left(10) == '0:00:45'
-    line.update(10)
-    line.clear()
-    assert terminal.getvalue().startswith('\r\033[K10/100  ')
-    assert 'img/s' in terminal.getvalue() and 'left' in terminal.getvalue()
-    log_file = io.StringIO()
-    quiet = progress.Progress(total=100, batch_size=64, stream=log_file)
-    quiet.update(10)
-    quiet.clear()
-    assert log_file.getvalue() == ''
-
-
-def test_progress_strip_shows_evenly_spread_snapshots_ending_with_the_last(tmp_path):
-    grids = tmp_path / 'fixed'
-    grids.mkdir()
-    for n in range(1, 13):
-        batch = np.full((4, 3, 64, 64), n / 12 * 2 - 1, np.float32)
-        visualize.save_grid(visualize.batch_to_grid(batch), str(grids / ('iter%07d.png' % n)))
-    shown = visualize.save_progress_strip(str(grids), str(tmp_path / 'p.png'), 4, 3)
-    assert shown == [1, 5, 8, 12]
-    assert os.path.exists(tmp_path / 'p.png')
-    assert visualize.save_progress_strip(str(tmp_path / 'none'), str(tmp_path / 'q.png'),
-                                         4, 3) == []
-
-
-# ============================== sampling ==============================
-
-def run_sampler(*args):
-    return subprocess.run([sys.executable, os.path.join(REPO, 'sample.py'), *args, *ON_CPU],
-                          capture_output=True, text=True, timeout=300)
-
-
-@in_one_suite('newest')  # a run's files: the same on every Python
-def test_sample_writes_a_grid_and_an_array(straight_run, tmp_path):
-    png, npy = str(tmp_path / 'digits.png'), str(tmp_path / 'digits.npy')
-    result = run_sampler(straight_run, '--num', '30', '--seed', '3', '--out', png, '--npy', npy)
-    assert result.returncode == 0, result.stderr
-    images = np.load(npy)
-    assert images.shape == (30, 3, 64, 64) and images.dtype == np.float32
-    assert images.min() >= -1 and images.max() <= 1 and images.std() > 0
-    grid = visualize.read_grid(png)
-    assert grid.shape == (3 * 64, 10 * 64, 3)
-    np.testing.assert_array_equal(grid, visualize.batch_to_grid(images, 10))
-
-    again = str(tmp_path / 'again.npy')
-    assert run_sampler(straight_run, '--num', '30', '--seed', '3', '--out',
-                       str(tmp_path / 'again.png'), '--npy', again).returncode == 0
-    np.testing.assert_array_equal(np.load(again), images)  # the seed decides
-
-
-def test_sample_refuses_to_overwrite(straight_run, tmp_path):
-    png = tmp_path / 'digits.png'
-    png.write_bytes(b'mine')
-    result = run_sampler(straight_run, '--out', str(png))
-    assert result.returncode == 1
-    assert result.stderr.strip() == ('error: %s exists; choose another name or pass --overwrite'
-                                     % png)
-    assert png.read_bytes() == b'mine'
-
-
-def test_sample_from_a_checkpoint_of_the_wrong_shape(straight_run, tmp_path):
-    """A generator.params of the right size whose g1 weights have another shape, re-signed as
-    the program signs: the shape check refuses it."""
-    copy = tmp_path / 'iter-0000014'
-    shutil.copytree(checkpoint.checkpoint_dir(straight_run, TWO_EPOCHS), copy)
-    params = mx.nd.load(str(copy / 'generator.params'))
-    params['arg:g1_weight'] = params['arg:g1_weight'].reshape((50, 2048, 4, 4))
-    mx.nd.save(str(copy / 'generator.params'), params)
-    with open(copy / 'state.json') as f:
-        state = json.load(f)
-    state['files']['generator.params'] = checkpoint.sha256_of(str(copy / 'generator.params'))
-    state['state_sha256'] = checkpoint.state_digest(state)
-    (copy / 'state.json').write_text(json.dumps(state))
-    result = run_sampler(str(copy), '--out', str(tmp_path / 'x.png'))
-    assert result.returncode == 1
-    assert result.stderr.strip() == (
-        'error: %s: g1_weight has shape (50, 2048, 4, 4), this network needs '
-        '(100, 1024, 4, 4)' % (copy / 'generator.params'))
-
-
-def test_sample_from_a_missing_checkpoint(tmp_path):
-    result = run_sampler(str(tmp_path / 'nothing'))
-    assert result.returncode == 1
-    assert result.stderr.strip() == 'error: %s does not exist' % (tmp_path / 'nothing')
-
-
-@in_one_suite('newest')  # a run's files: the same on every Python
-def test_sample_from_the_averaged_generator(data_dir, tmp_path):
-    run = str(tmp_path / 'run')
-    train(data_dir, '--max-iters', '2', '--average-generator', '--output-dir', run)
-    plain, averaged = str(tmp_path / 'plain.npy'), str(tmp_path / 'averaged.npy')
-    for flags, npy in (([], plain), (['--averaged'], averaged)):
-        result = run_sampler(run, '--num', '8', '--out', npy + '.png', '--npy', npy, *flags)
-        assert result.returncode == 0, result.stderr
-    assert not np.array_equal(np.load(plain), np.load(averaged))
-
-
-def test_sample_averaged_from_a_run_without_it(straight_run, tmp_path):
-    result = run_sampler(straight_run, '--averaged', '--out', str(tmp_path / 'x.png'))
-    assert result.returncode == 1
-    assert result.stderr.strip().endswith('has no averaged generator (train with '
-                                          '--average-generator)')
-
 
 def test_resume_from_an_incomplete_state_file(straight_run, tmp_path):
     copy = tmp_path / 'run' / 'checkpoints' / 'iter-0000014'

@@ -80,7 +80,7 @@ def train(argv):
         sys.exit('error: a study run cannot be resumed: its averages are not checkpointed; '
                  'start it again')
     training = dcgan_mnist.start(args)
-    study = StudyAverages(training.generator, args.output_dir)
+    study = StudyAverages(training.generator, training.settings.output_dir)
     training.hooks.hooks.append(study)
     training.hooks.checkpoints.after_save.append(study.save_beside)
     dcgan_mnist.run(training)

@@ -381,9 +381,10 @@ def measure_memory(args):
     from dcgan.framework import mx
     stage('MXNet loaded')
     import dcgan_mnist as app
+    from dcgan import run_setup
     stage('the program\'s modules loaded (OpenCV, matplotlib)')
     ctx = mxnet_context()
-    image_iter, _, _ = app.load_image_iter(argparse.Namespace(
+    image_iter, _, _ = run_setup.load_image_iter(argparse.Namespace(
         data=None, data_dir=args.data_dir, no_download=True, batch_size=args.batch_size))
     stage('MNIST loaded (uint8)')
     generator, discriminator, judge = mxnet_networks(ctx, args.batch_size)

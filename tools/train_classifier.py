@@ -17,7 +17,7 @@ import time
 
 import numpy as np
 
-from dcgan import checkpoint, mnist
+from dcgan import checkpoint, command_flags, mnist
 from dcgan.cli import OneLineArgumentParser, UserError, fail
 from dcgan.lenet import SHIPPED_SHA256, load_classifier, lenet_symbol, round_trip
 
@@ -71,8 +71,7 @@ def main(argv=None):
                                    'LeNet by the shipped recipe (see the docstring).')
     parser.add_argument('--train', metavar='PATH', required=True,
                         help='where to write the weights (a new file)')
-    parser.add_argument('--data-dir', default=None,
-                        help='MNIST folder (default: $%s, else data/mnist)' % mnist.DATA_DIR_ENV)
+    command_flags.add_mnist_folder(parser)
     args = parser.parse_args(argv)
     if os.path.exists(args.train):
         sys.exit('error: %s exists; give a new path (nothing is overwritten)' % args.train)
