@@ -11,14 +11,21 @@ whatever the classifier likes best, the same seven a hundred times.
 
 The noise of each kept digit is returned with the whole batch it was drawn in: drawn again in
 that batch it gives the same image (BatchNorm on the batch's statistics).
+
+The page of sample.py --web cannot run the classifier: an export labels the first
+PAGE_DRAWS digits of PAGE_SEED (whole batches) with `label_draws`, and the page draws those
+batches and shows the rows labelled with the digit asked for.
 """
 import numpy as np
 
-from dcgan import lenet
+from dcgan import drawing, lenet
 from dcgan.errors import UserError
 
 CONFIDENCE = 0.9      # the classifier's probability for D that keeps a drawn digit
 MAX_DRAWS_PER_DIGIT = 100  # draws tried for each digit asked before giving up
+PAGE_SEED = 0         # the draws an export labels for its page
+PAGE_DRAWS = 512      # about 40 of each digit from a trained generator
+UNSURE = -1           # the label of a draw the classifier is not sure of
 
 
 class DigitNotDrawn(UserError):
@@ -41,8 +48,7 @@ def choose(generate_batch, classifier, digit, count, seed, batch_size, noise_dim
                                                 len(batches) * batch_size))
         noise = rng.standard_normal((batch_size, noise_dim, 1, 1)).astype(np.float32)
         images = generate_batch(noise)
-        probabilities, _ = classifier.predict(lenet.classifier_input(images))
-        rows = np.flatnonzero(probabilities[:, digit] >= CONFIDENCE)[:count - len(places)]
+        rows = np.flatnonzero(labels_of(images, classifier) == digit)[:count - len(places)]
         places.extend((len(batches), row) for row in rows)
         kept.append(images[rows])
         batches.append(noise.reshape(batch_size, noise_dim))
@@ -50,3 +56,22 @@ def choose(generate_batch, classifier, digit, count, seed, batch_size, noise_dim
             progress(len(batches))
     noise = np.stack([batches[b][r] for b, r in places])
     return np.concatenate(kept), noise, np.stack(batches), places
+
+
+def labels_of(images, classifier):
+    """For each image, the digit the classifier gives at least CONFIDENCE (above one half:
+    one digit at most), else UNSURE."""
+    probabilities, _ = classifier.predict(lenet.classifier_input(images))
+    sure = probabilities.max(axis=1) >= CONFIDENCE
+    return np.where(sure, probabilities.argmax(axis=1), UNSURE)
+
+
+def label_draws(generate_batch, classifier, batch_size, noise_dim, seed=PAGE_SEED,
+                draws=PAGE_DRAWS):
+    """The labels (labels_of) of the digits of `seed`'s first whole batches that hold at
+    least `draws`, drawn as sample.py draws them."""
+    noise = drawing.noise_for(draws, seed, batch_size, noise_dim)
+    return np.concatenate([labels_of(generate_batch(noise[start:start + batch_size]),
+                                     classifier)
+                           for start in range(0, len(noise), batch_size)])
+

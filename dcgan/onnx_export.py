@@ -12,6 +12,10 @@ model does not use them.
 
 Before anything is written, onnxruntime runs the model on one full batch of noise and its
 images must equal MXNet's within TOLERANCE; otherwise no file, and one line with the gap.
+
+The model also carries the labels the shipped classifier gives the first draws of a seed
+(dcgan/digit_request.py), so that the page written from it (sample.py MODEL --web) can draw a
+chosen digit where no classifier runs.
 """
 import json
 
@@ -20,9 +24,9 @@ import onnx
 from onnx import helper, numpy_helper
 
 import symbols
-from dcgan import checkpoint, drawing, files
+from dcgan import checkpoint, digit_request, drawing, files, lenet
 from dcgan.framework import mx
-from dcgan.onnx_model import METADATA, ModelError, OnnxGenerator
+from dcgan.onnx_model import METADATA, OPTIONAL_METADATA, ModelError, OnnxGenerator
 from dcgan.sampling import NOISE_INPUT, sampler_from_checkpoint
 
 # The largest difference allowed between onnxruntime's images and MXNet's, in pixel units of
@@ -124,9 +128,17 @@ def name_the_batch_axis(model):
     return model
 
 
-def metadata_for(state, averaged):
+def labelled_draws_text(seed, labels):
+    """onnx_model's dcgan.labelled_draws: 'SEED:' and a character a draw, its digit or '.'
+    where the classifier was unsure (digit_request.label_draws)."""
+    return '%d:%s' % (seed, ''.join('.' if label == digit_request.UNSURE else str(label)
+                                    for label in labels))
+
+
+def metadata_for(state, averaged, labelled=None):
     """The model's metadata (onnx_model.METADATA) for a checkpoint's `state`, whose `files`
-    lists the SHA-256 of each file (verified by run_state.open_checkpoint)."""
+    lists the SHA-256 of each file (verified by run_state.open_checkpoint); with `labelled`,
+    (seed, labels) of the draws labelled for the page (OPTIONAL_METADATA)."""
     params_file = checkpoint.AVERAGE if averaged else 'generator.params'
     values = {
         'dcgan.noise_dim': str(state['noise_dim']),
@@ -139,7 +151,9 @@ def metadata_for(state, averaged):
         'dcgan.iteration': str(state['global_iteration']),
         'dcgan.params_sha256': state['files'][params_file],
     }
-    assert values.keys() == METADATA.keys()
+    if labelled is not None:
+        values['dcgan.labelled_draws'] = labelled_draws_text(*labelled)
+    assert set(METADATA) <= values.keys() <= set(METADATA) | set(OPTIONAL_METADATA)
     return values
 
 
@@ -147,6 +161,9 @@ def export(found, state, averaged, path):
     """Write the generator of the checkpoint `found` (its verified `state`) to `path` as ONNX,
     after checking it against MXNet. Returns the largest difference seen."""
     sampler = sampler_from_checkpoint(found, state, mx.cpu(), averaged)
+    labels = digit_request.label_draws(
+        sampler.generate, lenet.load_classifier(lenet.SHIPPED, mx.cpu()), state['batch_size'],
+        state['noise_dim'])
     symbol = symbols.generator_symbol()
     try:  # the model is made and checked beside `path`, then put in place whole
         with files.written_whole(path) as partial:
@@ -157,7 +174,8 @@ def export(found, state, averaged, path):
             model.doc_string = ('The DCGAN generator of %s: noise (N, Z, 1, 1) to images '
                                 '(N, 3, 64, 64) in [-1, 1], BatchNorm over each batch; draw in '
                                 'batches of dcgan.batch_size.' % found)
-            helper.set_model_props(model, metadata_for(state, averaged))
+            helper.set_model_props(model, metadata_for(state, averaged, (
+                digit_request.PAGE_SEED, labels)))
             onnx.checker.check_model(model)
             onnx.save(model, partial)
             gap = largest_difference(sampler, OnnxGenerator(partial), state)

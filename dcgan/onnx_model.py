@@ -15,7 +15,7 @@ import re
 import onnxruntime
 
 from dcgan import drawing, files
-from dcgan.cli import Check, positive_int
+from dcgan.cli import Check, positive_int, seed
 from dcgan.errors import SetupError
 
 # The model file is read whole before onnxruntime sees it: a bound on what is read. The
@@ -62,6 +62,16 @@ def _layout(text):
     return tuple(int(size) for size in match.groups())
 
 
+def _labelled_draws(text):
+    """'SEED:LABELS' (onnx_export.labelled_draws_text): the seed of the draws an export
+    labelled for its page, and a character a draw, its digit or '.' (unsure)."""
+    match = re.fullmatch(r'(\d{1,10}):([0-9.]{1,%d})' % MAX_LABELLED_DRAWS, text)
+    if not match:
+        raise ValueError('%r is not SEED:LABELS (a digit or . a draw, at most %d)'
+                         % (text[:40], MAX_LABELLED_DRAWS))
+    return seed.value(int(match.group(1))), match.group(2)
+
+
 def _sha256(text):
     if not re.fullmatch(r'[0-9a-f]{64}', text):
         raise ValueError('%r is not a SHA-256 in hex' % text)
@@ -80,20 +90,33 @@ METADATA = {
     'dcgan.iteration': _whole(Check(int, low=0)),    # the checkpoint's global iteration
     'dcgan.params_sha256': _sha256,                  # of the parameter file it came from
 }
+# Fields an export may carry (older ones do not): the draws it labelled with the classifier,
+# for the page's chosen digits (dcgan/digit_request.py).
+OPTIONAL_METADATA = {
+    'dcgan.labelled_draws': _labelled_draws,
+}
+MAX_LABELLED_DRAWS = 65536
 
 
 def read_metadata(properties, path):
     """{key without 'dcgan.': value} from a model's metadata {key: text}, each field checked;
     ModelError naming the first that is missing or wrong."""
     values = {}
-    for key, parse in METADATA.items():
+    for key, parse in list(METADATA.items()) + list(OPTIONAL_METADATA.items()):
         if key not in properties:
+            if key in OPTIONAL_METADATA:
+                values[key[len('dcgan.'):]] = None
+                continue
             raise ModelError('%s is not a generator exported by sample.py --export (its '
                              'metadata has no %s)' % (path, key))
         try:
             values[key[len('dcgan.'):]] = parse(properties[key])
         except ValueError as e:
             raise ModelError('%s: metadata %s: %s' % (path, key, e)) from None
+    labelled = values['labelled_draws']
+    if labelled and len(labelled[1]) % values['batch_size']:
+        raise ModelError('%s: metadata dcgan.labelled_draws labels %d draws, not whole batches '
+                         'of %d' % (path, len(labelled[1]), values['batch_size']))
     return values
 
 

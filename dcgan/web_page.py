@@ -5,7 +5,9 @@ The folder holds the page (index.html, app.js: no build step), the model, onnxru
 files copied from node_modules (npm install onnxruntime-web@ORT_WEB_VERSION, in the
 repository or the current folder; without them nothing is written: a page that fetched them
 from a CDN would need the network wherever it is shown), and noise.json: the noise sample.py
-draws its first batch from for --seed, so that the page's first grid is sample.py's digits.
+draws its first batch from for --seed, so that the page's first grid is sample.py's digits,
+and, when the model carries them (exports since they do), the draws its export labelled with
+the classifier (dcgan/digit_request.py) and their noise: the page's chosen digits.
 Browsers load no WebAssembly from file://: serve the folder (python -m http.server)."""
 import json
 import os
@@ -50,13 +52,25 @@ def write(model_path, model, folder, seed):
             shutil.copyfile(os.path.join(PAGE_SOURCE, name), os.path.join(partial, name))
         shutil.copyfile(model_path, os.path.join(partial, 'model.onnx'))
         noise = drawing.noise_for(model.batch_size, seed, model.batch_size, model.noise_dim)
+        page_data = {'seed': seed, 'batch_size': model.batch_size,
+                     'noise_dim': model.noise_dim, 'image_shape': list(model.image_shape),
+                     'describe': model.describe(), 'noise': noise.ravel().tolist(),
+                     'labelled': labelled_draws(model)}
         with open(os.path.join(partial, 'noise.json'), 'w') as f:
-            json.dump({'seed': seed, 'batch_size': model.batch_size,
-                       'noise_dim': model.noise_dim, 'image_shape': list(model.image_shape),
-                       'describe': model.describe(), 'noise': noise.ravel().tolist()}, f)
+            json.dump(page_data, f)
         if os.path.isdir(folder):
             os.rmdir(folder)  # empty: checked above
         os.replace(partial, folder)
     except BaseException:
         shutil.rmtree(partial, ignore_errors=True)
         raise
+
+
+def labelled_draws(model):
+    """The draws the model's export labelled, for the page: {'seed', 'labels' (a character a
+    draw: its digit, or '.'), 'noise' (theirs, flat)}; None for a model without them."""
+    if model.metadata['labelled_draws'] is None:
+        return None
+    seed, labels = model.metadata['labelled_draws']
+    noise = drawing.noise_for(len(labels), seed, model.batch_size, model.noise_dim)
+    return {'seed': seed, 'labels': labels, 'noise': noise.ravel().tolist()}

@@ -505,8 +505,10 @@ def exported(original, tmp_path_factory):
 MODEL_EDITS = st.one_of(
     st.tuples(st.just('truncate'), st.floats(0, 1), st.none()),
     st.tuples(st.just('bytes'), st.floats(0, 1), st.binary(min_size=1, max_size=8)),
-    st.tuples(st.just('metadata'), st.sampled_from(sorted(onnx_model.METADATA)),
-              st.one_of(st.text(max_size=12), st.integers(-2, 2 ** 70).map(str))))
+    st.tuples(st.just('metadata'), st.sampled_from(sorted(onnx_model.METADATA)
+                                                   + sorted(onnx_model.OPTIONAL_METADATA)),
+              st.one_of(st.text(max_size=12), st.integers(-2, 2 ** 70).map(str),
+                        st.from_regex(r'\d{1,3}:[0-9.]{1,20}', fullmatch=True))))
 
 
 @in_one_suite('gpu-box')  # files' checks: the same on every Python

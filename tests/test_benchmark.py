@@ -8,6 +8,9 @@ import sys
 import pytest
 
 import benchmark
+import benchmark_contenders as contenders
+import benchmark_harness as harness
+import benchmark_profile as profile
 import symbols
 from helpers import REPO, in_one_suite, with_bfloat16_instructions
 
@@ -22,24 +25,24 @@ def test_multiply_adds_of_each_network_by_hand():
     # Discriminator, per image: outputs 32x32x128, 16x16x256, 8x8x512, 4x4x1024 and 1.
     discriminator = (1024 * 128 * 3 * 16 + 256 * 256 * 128 * 16 + 64 * 512 * 256 * 16
                      + 16 * 1024 * 512 * 16 + 1024 * 16)
-    assert benchmark.forward_macs(symbols.generator_symbol(), rand=(1, 100, 1, 1)) == generator
-    assert benchmark.forward_macs(symbols.discriminator_symbol(), data=(2, 3, 64, 64),
+    assert contenders.forward_macs(symbols.generator_symbol(), rand=(1, 100, 1, 1)) == generator
+    assert contenders.forward_macs(symbols.discriminator_symbol(), data=(2, 3, 64, 64),
                                   label=(2,)) == 2 * discriminator
 
 
 def test_an_iteration_is_about_630_gflop_at_batch_64():
-    assert benchmark.iteration_gflop(64) == pytest.approx(628.8, abs=0.1)
+    assert contenders.iteration_gflop(64) == pytest.approx(628.8, abs=0.1)
 
 
 def test_flop_of_onednn_primitives_from_their_shapes():
     # D's first convolution and G's first deconvolution, as oneDNN's verbose log writes them
     conv = 'mb64_ic3oc128_ih64oh32kh4sh2dh0ph1_iw64ow32kw4sw2dw0pw1'
     deconv = 'mb64_ic100oc1024_ih1oh4kh4sh1dh0ph0_iw1ow4kw4sw1dw0pw0'
-    assert benchmark.primitive_flop('convolution', conv) == 2 * 64 * 128 * 32 * 32 * 3 * 16
-    assert benchmark.primitive_flop('deconvolution', deconv) == 2 * 64 * 100 * 1024 * 16
-    assert benchmark.primitive_flop('eltwise', '64x1024x4x4') == 0
-    assert benchmark.primitive_layer('convolution', conv) == '3->128 channels, 64x64->32x32'
-    assert benchmark.primitive_layer('eltwise', '64x1024x4x4') == ''
+    assert profile.primitive_flop('convolution', conv) == 2 * 64 * 128 * 32 * 32 * 3 * 16
+    assert profile.primitive_flop('deconvolution', deconv) == 2 * 64 * 100 * 1024 * 16
+    assert profile.primitive_flop('eltwise', '64x1024x4x4') == 0
+    assert profile.primitive_layer('convolution', conv) == '3->128 channels, 64x64->32x32'
+    assert profile.primitive_layer('eltwise', '64x1024x4x4') == ''
 
 
 def run_contender(name, data_dir, env):
@@ -53,34 +56,34 @@ def run_contender(name, data_dir, env):
 
 def test_the_tutorial_as_shipped_runs_with_mxnet_s_own_threads(data_dir):
     found = run_contender('tutorial-as-shipped', data_dir,
-                          benchmark.contender_env('mxnet'))
+                          harness.contender_env('mxnet'))
     assert found['omp_num_threads'] is None
-    assert benchmark.thread_note(found) == 'MXNet\'s own choice (OMP_NUM_THREADS unset)'
+    assert harness.thread_note(found) == 'MXNet\'s own choice (OMP_NUM_THREADS unset)'
     assert len(found['times']) == 2 and all(t > 0 for t in found['times'])
     assert found['prep_seconds'] > 0 and found['peak_rss_mb'] > 100
 
 
 def test_the_program_runs_with_the_program_s_threads(data_dir):
-    env = dict(benchmark.contender_env(benchmark.PROGRAM_THREADS), OMP_NUM_THREADS='1')
+    env = dict(harness.contender_env(contenders.PROGRAM_THREADS), OMP_NUM_THREADS='1')
     found = run_contender('program', data_dir, env)
     assert found['omp_num_threads'] == '1'
-    assert benchmark.thread_note(found) == 'OMP_NUM_THREADS=1'
-    assert found['iteration_gflop'] == pytest.approx(benchmark.iteration_gflop(4))
+    assert harness.thread_note(found) == 'OMP_NUM_THREADS=1'
+    assert found['iteration_gflop'] == pytest.approx(contenders.iteration_gflop(4))
 
 
 @with_bfloat16_instructions
 def test_the_program_in_bfloat16_is_a_contender(data_dir):
-    env = dict(benchmark.contender_env(benchmark.PROGRAM_THREADS), OMP_NUM_THREADS='1')
+    env = dict(harness.contender_env(contenders.PROGRAM_THREADS), OMP_NUM_THREADS='1')
     found = run_contender('program-bfloat16', data_dir, env)
     assert len(found['times']) == 2 and all(t > 0 for t in found['times'])
 
 
 def test_the_profile_names_each_pass_of_an_iteration_and_its_work(data_dir):
-    env = dict(benchmark.contender_env(benchmark.PROGRAM_THREADS), OMP_NUM_THREADS='1')
+    env = dict(harness.contender_env(contenders.PROGRAM_THREADS), OMP_NUM_THREADS='1')
     found = run_contender('passes', data_dir, env)
     passes = {row['pass']: row for row in found['passes']}
     assert {'G forward', 'G backward', 'D forward', 'D backward', 'Adam updates'} <= set(passes)
-    g = 2 * benchmark.forward_macs(symbols.generator_symbol(), rand=(4, 100, 1, 1)) / 1e9
+    g = 2 * contenders.forward_macs(symbols.generator_symbol(), rand=(4, 100, 1, 1)) / 1e9
     assert passes['G forward']['gflop'] == pytest.approx(g)
     assert passes['Adam updates']['gflop'] is None
     assert all(row['ms'] > 0 for row in found['passes'])
@@ -90,17 +93,17 @@ def test_the_profile_names_each_pass_of_an_iteration_and_its_work(data_dir):
 
 
 def test_operators_are_sorted_into_passes_by_network_and_direction():
-    assert benchmark.pass_of('[Deconvolution,BatchNorm,Activation]') == 'G forward'
-    assert benchmark.pass_of('[_backward_Activation,_backward_Deconvolution]') == 'G backward'
-    assert benchmark.pass_of('[Convolution,LeakyReLU]') == 'D forward'
-    assert benchmark.pass_of('[_backward_logistic_reg_out,_backward_Convolution]') == \
+    assert contenders.pass_of('[Deconvolution,BatchNorm,Activation]') == 'G forward'
+    assert contenders.pass_of('[_backward_Activation,_backward_Deconvolution]') == 'G backward'
+    assert contenders.pass_of('[Convolution,LeakyReLU]') == 'D forward'
+    assert contenders.pass_of('[_backward_logistic_reg_out,_backward_Convolution]') == \
         'D backward'
-    assert benchmark.pass_of('adam_update') == 'Adam updates'
-    assert benchmark.pass_of('_full') == 'other operators'
+    assert contenders.pass_of('adam_update') == 'Adam updates'
+    assert contenders.pass_of('_full') == 'other operators'
 
 
 def test_the_memory_is_followed_stage_by_stage_through_a_start_up(data_dir):
-    env = dict(benchmark.contender_env(benchmark.PROGRAM_THREADS), OMP_NUM_THREADS='1')
+    env = dict(harness.contender_env(contenders.PROGRAM_THREADS), OMP_NUM_THREADS='1')
     found = run_contender('memory', data_dir, env)
     stages = dict(found['stages'])
     assert list(stages)[-2:] == ['iteration 1', 'iteration 2']

@@ -14,7 +14,7 @@ from onnx import helper
 
 import sample
 import visualize
-from dcgan import checkpoint, onnx_export, run_state
+from dcgan import checkpoint, digit_request, lenet, onnx_export, run_state
 from dcgan.framework import mx
 from dcgan.onnx_model import OnnxGenerator
 from dcgan.sampling import Sampler, sampler_from_checkpoint
@@ -61,12 +61,21 @@ def refusal(argv, capsys):
 def test_the_export_carries_its_metadata_and_a_free_batch_axis(run, exported):
     found, state = opened(run)
     model = onnx.load(exported)
-    assert {p.key: p.value for p in model.metadata_props} == {
+    properties = {p.key: p.value for p in model.metadata_props}
+    labelled = properties.pop('dcgan.labelled_draws')
+    assert properties == {
         'dcgan.noise_dim': '100', 'dcgan.batch_size': str(BATCH),
         'dcgan.output_layout': 'N,3,64,64', 'dcgan.output_range': '-1,1',
         'dcgan.normalisation': 'batch statistics', 'dcgan.generator': 'plain',
         'dcgan.iteration': str(DONE),
         'dcgan.params_sha256': checkpoint.sha256_of(os.path.join(found, 'generator.params'))}
+    # The page's labelled draws: the classifier's labels of seed 0's first 512 digits, drawn
+    # from the checkpoint as sample.py draws them.
+    sampler = sampler_from_checkpoint(found, state, mx.cpu())
+    classifier = lenet.load_classifier(lenet.SHIPPED, mx.cpu())
+    labels = digit_request.label_draws(sampler.generate, classifier, BATCH, 100)
+    assert len(labels) == digit_request.PAGE_DRAWS
+    assert labelled == '0:' + ''.join('.' if k < 0 else str(k) for k in labels)
 
     def dims(value):
         return [d.dim_param or d.dim_value for d in value.type.tensor_type.shape.dim]

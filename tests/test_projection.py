@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 import sample
-from dcgan import digit_request, lenet, mnist, projection, targets
+from dcgan import digit_request, drawing, lenet, mnist, projection, targets
 from dcgan.framework import mx
 from helpers import ON_CPU, REPO, SHARED_MNIST, headless_env, in_one_suite, run_and_export
 
@@ -142,6 +142,29 @@ def test_a_digit_on_request_is_what_the_classifier_calls_it():
     assert indices == sorted(set(indices))
     assert (labels[indices] == 7).mean() >= 0.95
     np.testing.assert_array_equal(noise[0], batches[places[0][0]][places[0][1]])
+
+
+def test_the_page_s_labels_are_the_sure_digits_and_unsure_elsewhere(monkeypatch):
+    """label_draws: the digit the classifier gives 90% or more, else UNSURE, for the digits of
+    a seed's first whole batches: the noise each batch is drawn from is drawing.noise_for's."""
+    class Classifier:  # probabilities set per image: its first pixel says which
+        def predict(self, images):
+            table = np.full((len(images), 10), 0.01)
+            for i, value in enumerate(images[:, 0, 0, 0]):
+                digit = int(round(value * 10)) % 10
+                table[i, digit] = 0.95 if value > 0 else 0.5  # sure or not
+            return table, None
+    seen = []
+
+    def generate(noise):
+        seen.append(noise.copy())
+        images = np.zeros((len(noise), 1, 28, 28), np.float32)
+        images[:, 0, 0, 0] = [0.3, -0.4, 0.7, 0.0, 0.1, -0.9, 0.2, 0.5][:len(noise)]
+        return images
+    monkeypatch.setattr(lenet, 'classifier_input', lambda images: images)
+    labels = digit_request.label_draws(generate, Classifier(), 8, 5, seed=3, draws=12)
+    assert labels.tolist() == [3, -1, 7, -1, 1, -1, 2, 5] * 2  # 12 draws: two whole batches
+    np.testing.assert_array_equal(np.concatenate(seen), drawing.noise_for(12, 3, 8, 5))
 
 
 def test_a_digit_the_generator_hardly_draws_is_said_so():

@@ -1,7 +1,8 @@
 """sample.py MODEL.onnx --web DIR, opened for real: the folder served on the loopback address,
 Debian's headless Chromium driven by selenium through chromedriver. The page loads, its first
 grid equals sample.py's digits for the same seed within the export's tolerance, a click on two
-digits plays the walk between them, and a refused --web writes nothing."""
+digits plays the walk between them, a digit asked for shows the draws the export labelled so,
+and a refused --web writes nothing."""
 import functools
 import http.server
 import os
@@ -11,10 +12,12 @@ import threading
 import time
 
 import numpy as np
+import onnx
 import pytest
 
-from dcgan import web_page
+from dcgan import digit_request, drawing, web_page
 from dcgan.onnx_export import TOLERANCE
+from dcgan.onnx_model import OnnxGenerator
 from helpers import REPO, headless_env, in_one_suite, run_and_export
 
 CHROMIUM, CHROMEDRIVER = '/usr/bin/chromium', '/usr/bin/chromedriver'
@@ -128,6 +131,61 @@ def test_the_page_draws_sample_py_s_digits_and_walks(model, tmp_path, served, br
     assert browser.find_element(By.ID, 'walk-words').text == 'from digit 0 to digit 5'
     browser.save_screenshot(str(tmp_path / 'page.png'))
     assert (tmp_path / 'page.png').read_bytes().startswith(b'\x89PNG')
+
+
+def write_page(model, page):
+    done = subprocess.run([sys.executable, os.path.join(REPO, 'sample.py'), model, '--web',
+                           page], capture_output=True, text=True, env=headless_env(),
+                          timeout=300)
+    assert done.returncode == 0, done.stderr
+
+
+def relabelled(model, path, labels):
+    """A copy of the exported `model` at `path` whose labelled draws (seed 0) are `labels`, or
+    that has none when `labels` is None (as an export made before they were)."""
+    copy = onnx.load(model)
+    properties = {p.key: p.value for p in copy.metadata_props}
+    del properties['dcgan.labelled_draws']
+    if labels is not None:
+        properties['dcgan.labelled_draws'] = '0:' + labels
+    onnx.helper.set_model_props(copy, properties)
+    onnx.save(copy, path)
+    return path
+
+
+def test_the_page_draws_a_chosen_digit_from_the_draws_its_export_labelled(model, tmp_path,
+                                                                          served, browser):
+    """The labels set here (draw 3, in the first batch, and 13, in the second, are sevens; 20
+    a two): the buttons of the digits found are the ones enabled, and 7 shows draws 3 and 13,
+    each drawn in its whole batch, as onnxruntime draws them here."""
+    from selenium.webdriver.common.by import By
+    labels = ['.'] * digit_request.PAGE_DRAWS
+    labels[3] = labels[13] = '7'
+    labels[20] = '2'
+    labelled = relabelled(model, str(tmp_path / 'labelled.onnx'), ''.join(labels))
+    write_page(labelled, str(tmp_path / 'page'))
+    browser.get(served(str(tmp_path / 'page')))
+    assert wait_for(browser, lambda s: s['ready'])['error'] is None
+    buttons = [browser.find_element(By.ID, 'digit-%d' % digit) for digit in range(10)]
+    assert [digit for digit, button in enumerate(buttons) if button.is_enabled()] == [2, 7]
+    buttons[7].click()
+    chosen = wait_for(browser, lambda s: s['chosen'] is not None, seconds=60)['chosen']
+    assert (chosen['digit'], chosen['rows']) == (7, [3, 13])
+    generator = OnnxGenerator(labelled)
+    batch = generator.batch_size  # 8: draw 13 is in the second batch
+    noise = drawing.noise_for(2 * batch, 0, batch, generator.noise_dim)
+    expected = np.concatenate([generator.generate(noise[:batch]),
+                               generator.generate(noise[batch:])])
+    drawn = np.array(chosen['images'], dtype=np.float32).reshape(2, 3, 64, 64)
+    assert np.abs(drawn - expected[[3, 13]]).max() <= TOLERANCE
+    assert len(browser.find_elements(By.CSS_SELECTOR, '#chosen canvas')) == 2
+
+    # An export made before exports labelled draws: the page says how to get them.
+    write_page(relabelled(model, str(tmp_path / 'older.onnx'), None), str(tmp_path / 'older'))
+    browser.get(served(str(tmp_path / 'older')))
+    assert wait_for(browser, lambda s: s['ready'])['error'] is None
+    assert 'exported without labelled draws' in browser.find_element(By.ID, 'digits').text
+    assert browser.find_elements(By.CSS_SELECTOR, '#digits button') == []
 
 
 def test_web_into_a_folder_with_files_writes_nothing(model, tmp_path):

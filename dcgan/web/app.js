@@ -2,9 +2,13 @@
 // BatchNorm on each batch's own statistics, so every run of the model is a full batch. The
 // first grid is the noise sample.py wrote beside the model (noise.json, numpy's draw for its
 // seed), so its digits are sample.py's; "New noise" draws standard-normal noise here.
+// A digit on request: the export labelled the first draws of a seed with the classifier
+// (noise.json's "labelled": a character a draw, its digit or '.'); the page draws those
+// batches, whole as always, and shows the draws labelled with the digit asked for.
 // For the test (tests/test_web_page.py): window.dcgan holds what was drawn.
 'use strict';
-window.dcgan = {ready: false, firstDigits: null, walkFrames: 0, error: null, loadedBytes: 0};
+window.dcgan = {ready: false, firstDigits: null, walkFrames: 0, error: null, loadedBytes: 0,
+                chosen: null};
 const WALK_FRAMES = 16;
 const FRAME_MS = 100;
 
@@ -122,6 +126,7 @@ async function main() {
       window.dcgan.walkFrames = Math.max(window.dcgan.walkFrames, step);
     }, FRAME_MS);
   }
+  setUpChosenDigits(meta.labelled, generate, batch, z, shape);
   const button = document.getElementById('new-noise');
   button.addEventListener('click', async () => {
     noise = Float32Array.from({length: batch * z}, gaussian);
@@ -131,6 +136,52 @@ async function main() {
   document.getElementById('status').textContent =
     meta.describe + ': the first grid is sample.py\'s for seed ' + meta.seed + '.';
   window.dcgan.ready = true;
+}
+
+function setUpChosenDigits(labelled, generate, batch, z, shape) {
+  const controls = document.getElementById('digits');
+  const words = document.getElementById('chosen-words');
+  if (!labelled) {
+    controls.textContent = 'This model was exported without labelled draws: export it again '
+      + 'with sample.py RUN --export to draw a chosen digit here.';
+    return;
+  }
+  const noise = Float32Array.from(labelled.noise);
+  const size = shape[0] * shape[1] * shape[2];
+  const drawnBatches = {};  // batch number -> its images, drawn once
+  async function drawChosen(digit) {
+    const rows = [];
+    for (let i = 0; i < labelled.labels.length; i++) {
+      if (labelled.labels[i] === String(digit)) rows.push(i);
+    }
+    const area = document.getElementById('chosen');
+    area.replaceChildren();
+    const images = [];
+    for (const row of rows) {
+      const k = Math.floor(row / batch), inBatch = row % batch;
+      if (!drawnBatches[k]) {
+        drawnBatches[k] = await generate(noise.slice(k * batch * z, (k + 1) * batch * z));
+      }
+      const canvas = document.createElement('canvas');
+      canvas.width = shape[2]; canvas.height = shape[1];
+      paint(canvas, drawnBatches[k], inBatch, shape);
+      area.appendChild(canvas);
+      images.push(...drawnBatches[k].slice(inBatch * size, (inBatch + 1) * size));
+    }
+    words.textContent = rows.length + ' of the ' + labelled.labels.length + ' draws of seed '
+      + labelled.seed + ' that the classifier calls ' + digit + ' (at least 90% sure):';
+    window.dcgan.chosen = {digit: digit, rows: rows, images: images};
+  }
+  for (let digit = 0; digit < 10; digit++) {
+    const found = [...labelled.labels].filter(c => c === String(digit)).length;
+    const button = document.createElement('button');
+    button.textContent = String(digit);
+    button.id = 'digit-' + digit;
+    button.title = found + ' found';
+    button.disabled = found === 0;
+    button.addEventListener('click', () => drawChosen(digit));
+    controls.appendChild(button);
+  }
 }
 
 main().catch(error => {
