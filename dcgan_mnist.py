@@ -333,11 +333,6 @@ def build_networks(settings, ctx, kvstore):
     return generator, discriminator, build_judge(discriminator)
 
 
-def set_up(args):
-    """The run the flags ask for, ready to train (dcgan/run_setup.py), or a UserError."""
-    return run_setup.set_up(args, TUTORIAL_SETTINGS, build_networks)
-
-
 # ============================== the loop ==============================
 
 def train_loop(t, stop):
@@ -389,9 +384,10 @@ def main(argv=None):
 
 
 def start(args):
-    """set_up, its errors and a Ctrl-C told in one line (SystemExit)."""
+    """The run the flags ask for, set up (dcgan/run_setup.py); its errors and a Ctrl-C told in
+    one line (SystemExit)."""
     try:
-        return set_up(args)
+        return run_setup.set_up(args, TUTORIAL_SETTINGS, build_networks)
     except UserError as e:  # dcgan/errors.py: every error meant for the user
         fail(e)
     except KeyboardInterrupt:

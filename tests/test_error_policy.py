@@ -11,7 +11,7 @@ import dcgan
 import dcgan_mnist
 import sample
 import score
-from dcgan import interrupts, lenet
+from dcgan import interrupts, lenet, run_setup
 from dcgan.errors import UserError
 
 WORDS = 'something to fix\nand a second line a message must not break into'
@@ -47,7 +47,7 @@ def test_the_policy_covers_the_errors_users_meet():
 
 # Each command's path, and a function on it that the error is made to come from.
 PATHS = [
-    ('dcgan_mnist.py', lambda: dcgan_mnist.main(['--max-iters', '1']), dcgan_mnist, 'set_up'),
+    ('dcgan_mnist.py', lambda: dcgan_mnist.main(['--max-iters', '1']), run_setup, 'set_up'),
     ('sample.py', lambda: interrupts.run(lambda: sample.main(['RUN'])), sample,
      'check_request'),
     ('score.py', lambda: interrupts.run(lambda: score.main(['RUN'])), score.run_state,
