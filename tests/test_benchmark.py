@@ -140,6 +140,24 @@ def test_the_summary_compares_with_pytorch_and_the_best_peak():
                                'startup_peak_rss_mb': [950, 1000]}
 
 
+def test_a_step_faster_than_the_peak_withdraws_every_share_as_a_measurement_error(capsys):
+    """The AMD EPYC measured the program's step at 105% of its matrix products' best: such a
+    peak is no ceiling, and no share of it is given; a bfloat16 step is never held to the
+    float32 peak."""
+    within = benchmark.summarise(fake_runs({'program': 1.0, 'program-bfloat16': 0.1}), 64)
+    assert within['peak_refused'] is None
+    assert [row['share_of_peak'] for row in within['steps']] == [pytest.approx(0.5), None]
+    over = benchmark.summarise(fake_runs({'program': 0.4, 'tutorial-step': 1.0}), 64)
+    assert [row['share_of_peak'] for row in over['steps']] == [None, None]
+    assert over['peak_refused'].startswith('program ran at 125 GFLOP/s, above the peak '
+                                           'measured (100 GFLOP/s)')
+    assert over['goals']['share_of_peak'] == [None, benchmark.GOAL_SHARE_OF_PEAK]
+    benchmark.print_report(over)
+    printed = capsys.readouterr().out
+    assert 'measurement error: program ran at 125 GFLOP/s' in printed
+    assert 'goal share_of_peak        - (target 0.85): NOT met' in printed
+
+
 def test_without_pytorch_its_row_and_ratio_are_left_out():
     report = benchmark.summarise(fake_runs({'program': 1.0}), 64)
     assert [row['contender'] for row in report['steps']] == ['program']

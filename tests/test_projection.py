@@ -248,3 +248,20 @@ def test_npy_alone_writes_no_grid_and_numbers_stop_at_the_last_digit(run_and_mod
     assert grid.shape == (128, 640, 3)
     assert grid[64:72, 1 * 64:1 * 64 + 12].max() > 0       # the last digit, 11, numbered
     assert grid[64:72, 2 * 64:2 * 64 + 12].max() == 0      # the empty cell after it is not
+
+
+# ============================== the measurements' own checks ==============================
+
+def test_the_independent_check_reads_real_digits_and_the_spread_sees_copies():
+    """tools/reach_study.py: its k-NN vote among MNIST's training digits names real test digits
+    (it is the check of --digit's draws, so it must read handwriting itself), and the spread
+    of one digit a hundred times is 0."""
+    import reach_study
+    (train_images, train_labels), (test_images, test_labels) = mnist.load_mnist_sets(
+        SHARED_MNIST)
+    queries = test_images[:200].astype(np.float32)[:, None] / 255.0
+    votes = reach_study.nearest_neighbour_vote(queries, train_images, train_labels)
+    assert (votes == test_labels[:200]).mean() >= 0.95
+    rng = np.random.RandomState(0)
+    assert reach_study.mean_pair_distance(np.repeat(queries[:1], 100, axis=0), rng) == 0
+    assert reach_study.mean_pair_distance(queries, rng) > 5

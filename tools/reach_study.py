@@ -26,24 +26,28 @@ from dcgan.framework import mx
 
 import numpy as np
 
-from dcgan import digit_request, lenet, mnist, projection, run_state, targets
+import visualize
+from dcgan import digit_request, latent_figures, lenet, mnist, projection, run_state, targets
 from dcgan.sampling import sampler_from_checkpoint
 
 NEIGHBOURS = 5
 SPREAD_PAIRS = 2000
 
 
-def project_test_digits(found, state, ctx, first, last, data_dir, seed):
-    """(projected images, their labels by the classifier, the targets' labels by MNIST, the
-    targets' labels by the classifier, the pixel errors) for test digits first..last."""
+def project_test_digits(found, state, ctx, first, last, data_dir, seed, figure=None):
+    """(their labels by the classifier, the targets' labels by MNIST, the targets' labels by
+    the classifier, the pixel errors) for test digits first..last projected; with `figure`,
+    sample.py --project's figure, noise and GIF written there."""
     wanted, _ = targets.read_targets('test:%d-%d' % (first, last), 64, data_dir)
     _, (_, labels) = mnist.load_mnist_sets(data_dir)
     projector = projection.projector_from_checkpoint(found, state, ctx)
-    _, images, errors, _ = projector.project(wanted, seed)
+    noise, images, errors, frames = projector.project(wanted, seed)
+    if figure:
+        latent_figures.write_projection(wanted, images, noise, frames, figure)
     classifier = lenet.load_classifier(lenet.SHIPPED, ctx)
     called = classifier.predict(lenet.classifier_input(images))[0].argmax(axis=1)
     ceiling = classifier.predict(lenet.classifier_input(wanted))[0].argmax(axis=1)
-    return images, called, labels[first:last + 1], ceiling, errors
+    return called, labels[first:last + 1], ceiling, errors
 
 
 def nearest_neighbour_vote(images, train_images, train_labels, k=NEIGHBOURS):
@@ -68,16 +72,19 @@ def mean_pair_distance(images, rng, pairs=SPREAD_PAIRS):
     return float(np.linalg.norm(flat[a[keep]] - flat[b[keep]], axis=1).mean())
 
 
-def study_digits(found, state, ctx, num, data_dir, seed):
+def study_digits(found, state, ctx, num, data_dir, seed, figure=None):
+    """A row of numbers for each digit asked for (above); with `figure`, a grid of the first
+    ten of each digit written there, a row a digit."""
     sampler = sampler_from_checkpoint(found, state, ctx)
     classifier = lenet.load_classifier(lenet.SHIPPED, ctx)
     (train_images, train_labels), (test_images, test_labels) = mnist.load_mnist_sets(data_dir)
     rng = np.random.RandomState(seed)
-    rows = []
+    rows, shown = [], []
     for digit in range(10):
         images, _, batches, _ = digit_request.choose(
             sampler.generate, classifier, digit, num, seed, state['batch_size'],
             state['noise_dim'])
+        shown.append(images[:10])
         small = lenet.classifier_input(images)
         vote = nearest_neighbour_vote(small, train_images, train_labels)
         real = test_images[test_labels == digit][:num].astype(np.float32)[:, None] / 255.0
@@ -87,6 +94,8 @@ def study_digits(found, state, ctx, num, data_dir, seed):
         print('%d: %3.0f%% of %d called %d by the k-NN check; %d draws; spread %.2f of real '
               '%ds' % (digit, 100 * rows[-1]['checked_share'], num, digit, rows[-1]['draws'],
                        rows[-1]['spread'], digit), flush=True)
+    if figure:
+        visualize.save_grid(visualize.batch_to_grid(np.concatenate(shown), 10), figure)
     return rows
 
 
@@ -99,6 +108,7 @@ def main(argv=None):
         command.add_argument('--data-dir', default=mnist.default_data_dir())
         command.add_argument('--seed', type=int, default=0)
         command.add_argument('--json', default=None, help='also write the numbers here')
+        command.add_argument('--figure', default=None, help='also write the pictures here')
     commands.choices['projection'].add_argument('--targets', default='0-127', metavar='I-J')
     commands.choices['digits'].add_argument('--num', type=int, default=100)
     args = parser.parse_args(argv)
@@ -107,8 +117,8 @@ def main(argv=None):
     started = time.perf_counter()
     if args.command == 'projection':
         first, last = (int(n) for n in args.targets.split('-'))
-        images, called, labels, ceiling, errors = project_test_digits(
-            found, state, ctx, first, last, args.data_dir, args.seed)
+        called, labels, ceiling, errors = project_test_digits(
+            found, state, ctx, first, last, args.data_dir, args.seed, args.figure)
         result = {'targets': last - first + 1, 'share': float((called == labels).mean()),
                   'classifier_on_targets': float((ceiling == labels).mean()),
                   'mean_squared_error': float(errors.mean())}
@@ -117,7 +127,7 @@ def main(argv=None):
               % (found, result['targets'], 100 * result['share'],
                  100 * result['classifier_on_targets'], result['mean_squared_error']))
     else:
-        rows = study_digits(found, state, ctx, args.num, args.data_dir, args.seed)
+        rows = study_digits(found, state, ctx, args.num, args.data_dir, args.seed, args.figure)
         result = {'digits': rows,
                   'checked_share': float(np.mean([r['checked_share'] for r in rows])),
                   'spread': float(np.mean([r['spread'] for r in rows]))}
