@@ -1,5 +1,5 @@
-"""Setting a run up: what dcgan_mnist.py's `set_up` does before the first iteration, in an
-order that leaves nothing behind when a step fails: the kvstore of a distributed run; the
+"""Setting a run up (`set_up`, which dcgan_mnist.py's `start` calls) before its first
+iteration, in an order that leaves nothing behind when a step fails: the kvstore of a distributed run; the
 settings, settled once (`open_run`: a new run's folder checked, a resumed run's checkpoint
 opened and verified once); the devices; the data; only then the run's folder; then the
 networks, the run's state (fresh or resumed) and the hooks of the process that writes

@@ -80,6 +80,17 @@ def test_bad_flags_fail_with_one_line(capsys, flags, words):
     assert err.count('\n') == 1 and words in err and err.endswith('(see --help)\n')
 
 
+def test_a_run_s_settings_are_settled_once_and_read_only_after(tmp_path):
+    args = app.parse_args(['--output-dir', str(tmp_path / 'run'), '--lr', '0.001'])
+    settings, found, _ = run_setup.open_run(args, app.TUTORIAL_SETTINGS)
+    assert found is None
+    assert (settings.lr, settings.batch_size, settings.output_dir) == (0.001, 64,
+                                                                        str(tmp_path / 'run'))
+    assert args.batch_size is None  # the flags as given: the settling made a new object
+    with pytest.raises(AttributeError, match='settled once: seed cannot change'):
+        settings.seed = 1
+
+
 def test_beta1_of_zero_is_allowed():
     assert app.parse_args(['--beta1', '0']).beta1 == 0.0
 
