@@ -6,7 +6,7 @@ import os
 import numpy as np
 import pytest
 
-import benchmark
+import benchmark_contenders
 from dcgan import mnist
 from helpers import REPO, SHARED_MNIST, digit_like_images, idx_bytes, write_idx
 
@@ -160,11 +160,11 @@ def all_batches(batches):
 
 
 def test_batches_equal_the_tutorials_value_for_value():
-    """The tutorial's NDArrayIter over its fully prepared array (as benchmark.py's tutorial
+    """The tutorial's NDArrayIter over its fully prepared array (as the benchmark's tutorial
     as shipped prepares it), batch for batch, pad included, against batches prepared on
     demand."""
     images = np.random.RandomState(5).randint(0, 256, size=(150, 28, 28)).astype(np.uint8)
-    tutorial = all_batches(benchmark.tutorial_preparation(images, 32))
+    tutorial = all_batches(benchmark_contenders.tutorial_preparation(images, 32))
     ours = all_batches(mnist.MnistBatches(images, 32, 64))
     assert len(ours) == len(tutorial) == 5
     for (data, pad), (expected, expected_pad) in zip(ours, tutorial):

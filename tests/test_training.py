@@ -135,7 +135,7 @@ def test_the_judge_shares_the_discriminators_weights_and_statistics():
 def test_the_programs_step_gives_the_tutorials_parameters():
     """From the same parameters and batches, two iterations of the program's step (with the
     judge) and of the tutorial's loop body, unmodified, end with the same parameters."""
-    from benchmark import tutorial_step
+    from benchmark_contenders import tutorial_step
     batches = [batch_inputs(seed) for seed in (5, 6)]
     tutorial_g, tutorial_d = build_modules(seed=9)
     for real, noise in batches:
