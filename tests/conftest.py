@@ -50,6 +50,15 @@ def straight_run(tmp_path_factory):
     return out
 
 
+@pytest.fixture(scope='session')
+def small_export(tmp_path_factory):
+    """(run, model): helpers.run_and_export once a suite, for the modules that only read them
+    (the looks inside, projection, the page)."""
+    from helpers import run_and_export
+    data = str(write_small_mnist(tmp_path_factory.mktemp('export-data') / 'mnist'))
+    return run_and_export(data, tmp_path_factory.mktemp('export'))
+
+
 @pytest.fixture(scope='module')
 def data_dir(tmp_path_factory):
     """A folder of small MNIST files shared by a test module's runs, as a str."""

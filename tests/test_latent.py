@@ -11,12 +11,7 @@ import pytest
 import visualize
 from dcgan import latent
 from dcgan.onnx_export import TOLERANCE
-from helpers import REPO, headless_env, in_one_suite, run_and_export
-
-
-@pytest.fixture(scope='module')
-def run_and_model(data_dir, tmp_path_factory):
-    return run_and_export(data_dir, tmp_path_factory.mktemp('latent'))
+from helpers import REPO, headless_env, in_one_suite
 
 
 def test_a_walk_keeps_to_the_sphere_and_passes_through_its_points():
@@ -69,8 +64,8 @@ def draw(source, *flags, cwd):
 @in_one_suite()  # MXNet's and onnxruntime's arithmetic, the same on every Python
 @pytest.mark.parametrize('flags', [['--walk', '3', '--steps', '5'],
                                    ['--num', '16', '--arithmetic', '0,1,2 - 3,4,5 + 6,7,8']])
-def test_both_routes_draw_the_same_pictures(run_and_model, tmp_path, flags):
-    run, model = run_and_model
+def test_both_routes_draw_the_same_pictures(small_export, tmp_path, flags):
+    run, model = small_export
     for name, source in (('mxnet', run), ('onnx', model)):
         done = draw(source, *flags, '--out', name + '.png', '--npy', name + '.npy',
                     cwd=tmp_path)
@@ -87,8 +82,8 @@ def test_both_routes_draw_the_same_pictures(run_and_model, tmp_path, flags):
         assert png.shape[0] > 300 and png.shape[1] > 600  # the figure
 
 
-def test_numbered_cells_carry_their_numbers_and_nothing_else_changes(run_and_model, tmp_path):
-    run, _ = run_and_model
+def test_numbered_cells_carry_their_numbers_and_nothing_else_changes(small_export, tmp_path):
+    run, _ = small_export
     for name, flags in (('plain', []), ('numbered', ['--numbered'])):
         assert draw(run, '--num', '12', '--columns', '4', '--out', name + '.png', *flags,
                     cwd=tmp_path).returncode == 0
@@ -110,9 +105,9 @@ def test_numbered_cells_carry_their_numbers_and_nothing_else_changes(run_and_mod
                                            '.png; name it so'),
     (['--web', 'page'], 'error: --web takes an exported model: python sample.py '),
 ])
-def test_bad_requests_are_refused_in_one_line_with_nothing_written(run_and_model, tmp_path,
+def test_bad_requests_are_refused_in_one_line_with_nothing_written(small_export, tmp_path,
                                                                    flags, words):
-    run, _ = run_and_model
+    run, _ = small_export
     done = draw(run, *flags, cwd=tmp_path)
     assert done.returncode in (1, 2) and done.stderr.count('\n') == 1, done.stderr
     assert words in done.stderr

@@ -13,7 +13,7 @@ import pytest
 import sample
 from dcgan import digit_request, drawing, lenet, mnist, projection, targets
 from dcgan.framework import mx
-from helpers import ON_CPU, REPO, SHARED_MNIST, headless_env, in_one_suite, run_and_export
+from helpers import ON_CPU, REPO, SHARED_MNIST, headless_env, in_one_suite
 
 Z, BATCH = 8, 4
 
@@ -179,11 +179,6 @@ def test_a_digit_the_generator_hardly_draws_is_said_so():
 
 # ============================== the command ==============================
 
-@pytest.fixture(scope='module')
-def run_and_model(tmp_path_factory, data_dir):
-    return run_and_export(data_dir, tmp_path_factory.mktemp('reach'))
-
-
 def one_line(args, cwd):
     done = subprocess.run([sys.executable, os.path.join(REPO, 'sample.py')] + args, cwd=cwd,
                           capture_output=True, text=True, env=headless_env(), timeout=300)
@@ -194,8 +189,8 @@ def one_line(args, cwd):
     return done.stderr
 
 
-def test_bad_requests_end_in_one_line(run_and_model, tmp_path):
-    run, model = run_and_model
+def test_bad_requests_end_in_one_line(small_export, tmp_path):
+    run, model = small_export
     odd = write_png(tmp_path / 'odd.png', np.zeros((30, 30), np.uint8))
     cases = [
         ([run, '--project', str(tmp_path / 'missing.png')], 'no such file or folder'),
@@ -215,10 +210,10 @@ def test_bad_requests_end_in_one_line(run_and_model, tmp_path):
 
 
 @in_one_suite()  # MXNet's arithmetic and files: the same on every Python
-def test_a_projection_s_noise_walks_and_adds(run_and_model, tmp_path):
+def test_a_projection_s_noise_walks_and_adds(small_export, tmp_path):
     """--project writes the figure, the noise and the GIF; --walk and --arithmetic take the
     noise; the noise drawn again gives the projections (the same company: a batch of them)."""
-    run, _ = run_and_model
+    run, _ = small_export
     out = str(tmp_path / 'found.png')
     sample.main([run, '--project', 'test:0-3', '--data-dir', SHARED_MNIST, '--out', out,
                  '--npy', str(tmp_path / 'images.npy'), '--project-steps', '20', '--starts',
@@ -237,9 +232,9 @@ def test_a_projection_s_noise_walks_and_adds(run_and_model, tmp_path):
 
 
 @in_one_suite()  # MXNet's arithmetic and files: the same on every Python
-def test_npy_alone_writes_no_grid_and_numbers_stop_at_the_last_digit(run_and_model, tmp_path,
+def test_npy_alone_writes_no_grid_and_numbers_stop_at_the_last_digit(small_export, tmp_path,
                                                                     monkeypatch):
-    run, _ = run_and_model
+    run, _ = small_export
     monkeypatch.chdir(tmp_path)
     sample.main([run, '--num', '3', '--npy', 'x.npy', *ON_CPU])
     assert os.listdir(tmp_path) == ['x.npy']

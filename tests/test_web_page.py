@@ -18,7 +18,7 @@ import pytest
 from dcgan import digit_request, drawing, web_page
 from dcgan.onnx_export import TOLERANCE
 from dcgan.onnx_model import OnnxGenerator
-from helpers import REPO, headless_env, in_one_suite, run_and_export
+from helpers import REPO, headless_env, in_one_suite
 
 CHROMIUM, CHROMEDRIVER = '/usr/bin/chromium', '/usr/bin/chromedriver'
 # As a person's browser would be, with nothing reaching beyond this machine (the workplace's
@@ -51,9 +51,9 @@ pytestmark = [pytest.mark.skipif(bool(missing()) and not os.environ.get('CI'),
               in_one_suite()]  # the browser's side is the same whatever runs Python
 
 
-@pytest.fixture(scope='module')
-def model(data_dir, tmp_path_factory):
-    return run_and_export(data_dir, tmp_path_factory.mktemp('web'))[1]
+@pytest.fixture
+def model(small_export):
+    return small_export[1]
 
 
 @pytest.fixture
