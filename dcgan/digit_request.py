@@ -74,4 +74,3 @@ def label_draws(generate_batch, classifier, batch_size, noise_dim, seed=PAGE_SEE
     return np.concatenate([labels_of(generate_batch(noise[start:start + batch_size]),
                                      classifier)
                            for start in range(0, len(noise), batch_size)])
-

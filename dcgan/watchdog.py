@@ -13,8 +13,8 @@ has ended the limit is at least FIRST_ITERATION_SECONDS: the first carries one-t
 allocated, oneDNN's kernels chosen, the kvstore's first exchange with a peer that may have
 started later) whose length says nothing of the iterations after it, and on a loaded machine it
 outlasts a short floor (CI's four suites on two cores: over 10 s, and the job ended as stalled
-before it had begun). Work of this worker's own that holds the others up (the first worker's checkpoints,
-figures and scores) is excluded with `paused()`.
+before it had begun). Work of this worker's own that holds the others up (the first worker's
+checkpoints, figures and scores) is excluded with `paused()`.
 """
 import contextlib
 import statistics

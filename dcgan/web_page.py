@@ -16,6 +16,9 @@ import shutil
 from dcgan import REPOSITORY, drawing
 from dcgan.errors import SetupError
 
+# The most numbers of noise a page carries for its labelled draws (an export's: 512 draws of
+# Z = 100, 51,200): a model that asks for more is refused before anything is drawn or written.
+MAX_PAGE_NOISE = 2 ** 21
 ORT_WEB_VERSION = '1.31.1'
 ORT_FILES = ('ort.wasm.min.js', 'ort-wasm-simd-threaded.mjs', 'ort-wasm-simd-threaded.wasm')
 PAGE_FILES = ('index.html', 'app.js')
@@ -39,6 +42,7 @@ def write(model_path, model, folder, seed):
     if os.path.exists(folder) and (not os.path.isdir(folder) or os.listdir(folder)):
         raise SetupError('--web %s exists and is not an empty folder; name a new one' % folder)
     dist = find_ort_web()
+    labelled = labelled_draws(model)  # refused before anything is written
     parent = os.path.dirname(os.path.abspath(folder))
     if not os.path.isdir(parent):
         raise SetupError('--web %s: the folder %s does not exist' % (folder, parent))
@@ -55,7 +59,7 @@ def write(model_path, model, folder, seed):
         page_data = {'seed': seed, 'batch_size': model.batch_size,
                      'noise_dim': model.noise_dim, 'image_shape': list(model.image_shape),
                      'describe': model.describe(), 'noise': noise.ravel().tolist(),
-                     'labelled': labelled_draws(model)}
+                     'labelled': labelled}
         with open(os.path.join(partial, 'noise.json'), 'w') as f:
             json.dump(page_data, f)
         if os.path.isdir(folder):
@@ -72,5 +76,9 @@ def labelled_draws(model):
     if model.metadata['labelled_draws'] is None:
         return None
     seed, labels = model.metadata['labelled_draws']
+    if len(labels) * model.noise_dim > MAX_PAGE_NOISE:
+        raise SetupError('--web: the model labels %d draws of %d numbers each, more noise than '
+                         'a page carries (%d numbers)' % (len(labels), model.noise_dim,
+                                                          MAX_PAGE_NOISE))
     noise = drawing.noise_for(len(labels), seed, model.batch_size, model.noise_dim)
     return {'seed': seed, 'labels': labels, 'noise': noise.ravel().tolist()}

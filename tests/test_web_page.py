@@ -188,6 +188,17 @@ def test_the_page_draws_a_chosen_digit_from_the_draws_its_export_labelled(model,
     assert browser.find_elements(By.CSS_SELECTOR, '#digits button') == []
 
 
+def test_a_model_labelling_more_draws_than_a_page_carries_is_refused():
+    class Model:
+        noise_dim = 4096
+        batch_size = 64
+        metadata = {'labelled_draws': (0, '.' * 1024)}
+    with pytest.raises(web_page.SetupError, match='labels 1024 draws of 4096 numbers each'):
+        web_page.labelled_draws(Model())
+    Model.metadata = {'labelled_draws': (0, '.' * 512)}
+    assert len(web_page.labelled_draws(Model())['noise']) == 512 * 4096
+
+
 def test_web_into_a_folder_with_files_writes_nothing(model, tmp_path):
     folder = tmp_path / 'mine'
     folder.mkdir()
