@@ -2,6 +2,7 @@
 own): the tutorial's step as written, the counting of an iteration's FLOPs, each measurement,
 and the tables that name them. Imported in a contender's process after benchmark.py has set
 its threads (before numpy and MXNet load)."""
+import argparse
 import ast
 import collections
 import contextlib
@@ -15,8 +16,6 @@ import subprocess
 import sys
 import tempfile
 import time
-
-import argparse
 
 import on_path  # noqa: F401  (the repository on sys.path)
 

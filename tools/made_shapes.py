@@ -63,19 +63,26 @@ def largest_red_shape(image):
     return red, labels, largest, stats[largest, cv2.CC_STAT_AREA], centroids[largest]
 
 
-def draws_a_shape(image):
-    """Whether one image shows one red shape of a disc's area at least (MIN_RADIUS) and hardly
-    anything red besides: the data's structure, whatever the shape's outline."""
-    red, _, largest, area, _ = largest_red_shape(image)
+def is_a_shape(red, largest, area):
+    """largest_red_shape's group is one red shape of a disc's area at least (MIN_RADIUS) with
+    hardly anything red besides."""
     return (largest is not None and np.sqrt(area / np.pi) >= MIN_RADIUS
             and (red.sum() - area) <= STRAY_SHARE * red.size)
 
 
+def draws_a_shape(image):
+    """Whether one image shows one red shape of a disc's size: the data's structure, whatever
+    the shape's outline."""
+    red, _, largest, area, _ = largest_red_shape(image)
+    return is_a_shape(red, largest, area)
+
+
 def draws_a_disc(image):
     """Whether one image (3, H, W) RGB in [-1, 1] shows one round disc on a plain ground."""
-    if not draws_a_shape(image):
+    red, labels, largest, area, centroid = largest_red_shape(image)
+    if not is_a_shape(red, largest, area):
         return False
-    red, labels, largest, area, (x, y) = largest_red_shape(image)
+    x, y = centroid
     radius = np.sqrt(area / np.pi)
     rows, columns = np.mgrid[:red.shape[0], :red.shape[1]]
     disc = (columns - x) ** 2 + (rows - y) ** 2 <= radius ** 2
