@@ -21,7 +21,14 @@ from helpers import (JOB_FLAGS, ON_CPU, REPO, TESTS, DIST_TIMEOUT as TIMEOUT,
                      in_one_suite, on_every_python, process_with_env, write_small_mnist)
 from launch import EXIT_STOPPED, Job
 
-pytestmark = on_every_python  # the launcher: Python's processes, threads, signals
+# The launcher's own work (its processes, threads and signals, whose behaviour is the Python's)
+# runs on every Python: the tests below with no other mark, which start real launches but no
+# training. A job that trains through MXNet's kvstore is the same on every Python and takes a
+# minute or two under CI's load: each such test runs once, shared between two suites so that
+# neither is much the longer (tests/helpers.py; CI's time is counted, issue 44).
+pytestmark = on_every_python
+ONCE_A = in_one_suite('machine')
+ONCE_B = in_one_suite('newest')
 CLEAN_UP_SECONDS = 60  # from a worker's stall exit to the job's end, at most
 
 LAUNCH = [sys.executable, os.path.join(REPO, 'launch.py'), '-n', '2', '-s', '1',
@@ -38,6 +45,7 @@ def launch(command, **extra_env):
 
 # ============================== MXNet's launcher ==============================
 
+@ONCE_A
 def test_the_launcher_trains_two_workers_like_one_process_on_two_devices(tmp_path):
     result = launch([sys.executable, os.path.join(TESTS, 'dist_worker.py'), str(tmp_path)])
     assert result.returncode == 0, result.stderr
@@ -60,6 +68,7 @@ def straight_job(tmp_path_factory):
     return out, data, result
 
 
+@ONCE_B
 def test_the_program_through_the_launcher_and_only_the_first_worker_writes(straight_job):
     out, _, result = straight_job
     assert result.returncode == 0, result.stderr
@@ -143,8 +152,9 @@ def sockets_of(pids, listening):
     return held
 
 
-def test_a_killed_worker_ends_the_run_with_its_checkpoint_named(straight_job, tmp_path):
-    _, data, _ = straight_job
+@ONCE_A
+def test_a_killed_worker_ends_the_run_with_its_checkpoint_named(small_mnist, tmp_path):
+    data = str(small_mnist)
     run = str(tmp_path / 'run')
     marker = 'DCGAN_TEST_JOB=%s' % uuid.uuid4().hex
     flags = JOB_FLAGS + ['--max-iters', '400', '--stall-timeout', '10', '--data-dir', data,
@@ -203,19 +213,18 @@ def job_is_gone(group, within):
 
 
 # The resume is run for the first (a cluster's stop) only: the three stop the same way, and
-# CI's time is counted. For that reason too the first runs on every Python, the other two
-# (the same handlers reached another way) once.
+# CI's time is counted; the straight job it is held against is made for it alone.
 @pytest.mark.parametrize('how, resume', [
-    ('SIGTERM to the job', True),
-    pytest.param('SIGTERM to the launcher', False, marks=in_one_suite('machine')),
-    pytest.param('SIGINT to the job', False, marks=in_one_suite('newest'))])
-def test_a_stop_signal_keeps_the_work(straight_job, tmp_path, how, resume):
+    pytest.param('SIGTERM to the job', True, marks=ONCE_B),
+    pytest.param('SIGTERM to the launcher', False, marks=ONCE_A),
+    pytest.param('SIGINT to the job', False, marks=ONCE_A)])
+def test_a_stop_signal_keeps_the_work(request, small_mnist, tmp_path, how, resume):
     """A job stopped with a signal (as a cluster's scheduler stops it, or Ctrl-C): the workers
     stop after the same iteration, the chief saves it, every process ends within seconds with
     no traceback, exit status 130, and the printed command resumes it to where the job that was
     never stopped ended, equal to it. Before the signal, while the job trains, every listening
     socket of every one of its processes (sampled from /proc) is on 127.0.0.1."""
-    straight, data, _ = straight_job
+    data = str(small_mnist)  # the straight job's images (write_small_mnist is deterministic)
     run = str(tmp_path / 'run')
     flags = JOB_FLAGS + ['--max-iters', str(JOB_ITERATIONS), '--vis-every', '1',
                          '--data-dir', data, '--output-dir', run]
@@ -262,6 +271,7 @@ def test_a_stop_signal_keeps_the_work(straight_job, tmp_path, how, resume):
                              timeout=TIMEOUT, env=headless_env(), cwd=REPO)
     assert resumed.returncode == 0, resumed.stderr
     assert resumed.stdout.count('Resuming %s at iteration %d' % (newest, reached)) == 2
+    straight, _, _ = request.getfixturevalue('straight_job')
     assert_same_trainable(checkpoint.checkpoint_dir(run, JOB_ITERATIONS),
                           checkpoint.checkpoint_dir(straight, JOB_ITERATIONS))
 

@@ -16,7 +16,9 @@ import pytest
 from dcgan import checkpoint, interrupts, mxnet_setup
 from dcgan.framework import mx
 from dcgan.stopping import StopRequested
-from helpers import ON_CPU, REPO, headless_env, in_one_suite, run_program
+from helpers import ON_CPU, REPO, headless_env, in_one_suite, on_every_python, run_program
+
+pytestmark = on_every_python  # signals and a process's start: the Python's, not the build's
 
 FLAGS = ON_CPU + ['--batch-size', '8', '--seed', '2', '--no-show']
 ENDS = (interrupts.WHILE_STARTING, 'Interrupted: no file is left half-written.',

@@ -82,6 +82,7 @@ def test_both_routes_draw_the_same_pictures(small_export, tmp_path, flags):
         assert png.shape[0] > 300 and png.shape[1] > 600  # the figure
 
 
+@in_one_suite()  # a drawing's pixels: the same on every Python
 def test_numbered_cells_carry_their_numbers_and_nothing_else_changes(small_export, tmp_path):
     run, _ = small_export
     for name, flags in (('plain', []), ('numbered', ['--numbered'])):
@@ -95,6 +96,7 @@ def test_numbered_cells_carry_their_numbers_and_nothing_else_changes(small_expor
     assert differs[64:64 + 12, 64:80].any()  # cell 5's number
 
 
+@in_one_suite()  # sample.py's checks of a request; its flags on every Python: test_bad_input.py
 @pytest.mark.parametrize('flags, words', [
     (['--walk', '1'], "argument --walk: '1' must be at least 2"),
     (['--walk', '3', '--arithmetic', '0 - 1'], 'error: --walk and --arithmetic: one at a time'),

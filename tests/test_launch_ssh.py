@@ -18,7 +18,9 @@ from helpers import (HOSTS, JOB_FLAGS, ON_CPU, REPO, TESTS, DIST_TIMEOUT as TIME
                      assert_workers_match_one_process, environ_of, headless_env, in_one_suite,
                      on_every_python, processes_with, write_small_mnist)
 
-pytestmark = on_every_python  # the launcher over ssh: Python's processes and signals
+# As in test_distributed.py: the launcher's own work over ssh on every Python, each job that
+# trains through MXNet's kvstore once, shared between two suites (CI's time, issue 44).
+pytestmark = on_every_python
 
 SSHD = '/usr/sbin/sshd'
 SSHD_CONFIG = '''ListenAddress {address}
@@ -156,6 +158,7 @@ def test_a_remote_process_is_stopped_through_its_sessions_input(tmp_path, ask, s
     assert shell.wait(timeout=30) == status
 
 
+@in_one_suite('newest')
 def test_two_workers_over_ssh_train_like_one_process_on_two_devices(ssh_hosts, tmp_path):
     environment, hostfile = ssh_hosts
     job = launch_over_ssh(environment, hostfile, [
@@ -229,10 +232,10 @@ def gone_within(marker, seconds):
     return processes_with(marker)
 
 
-# The same stop reached two ways: the first on every Python, the second once (CI's time).
+# The same stop reached two ways.
 @pytest.mark.parametrize('to_the_group', [
-    pytest.param(False, id='the launcher'),
-    pytest.param(True, id='its group', marks=in_one_suite('machine'))])
+    pytest.param(False, id='the launcher', marks=in_one_suite('machine')),
+    pytest.param(True, id='its group', marks=in_one_suite('newest'))])
 def test_sigterm_on_the_launching_host_keeps_the_work_and_ends_every_host(
         ssh_hosts, data, tmp_path, to_the_group):
     """A cluster stops the job on the launching host, the launcher alone or its process group
@@ -269,7 +272,7 @@ def test_sigterm_on_the_launching_host_keeps_the_work_and_ends_every_host(
     assert '--resume %s' % run in stopped[0]
 
 
-@in_one_suite('newest')  # its Python-bound part, the launcher's reaction, is test_distributed's
+@in_one_suite('machine')
 def test_a_killed_worker_leaves_no_server_on_either_host(ssh_hosts, data, tmp_path):
     run = str(tmp_path / 'run')
     job, marker = start_job(ssh_hosts, run, data, '--max-iters', '400', '--stall-timeout', '10')

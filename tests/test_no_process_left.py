@@ -5,7 +5,7 @@ import subprocess
 import sys
 import textwrap
 
-from helpers import TESTS, headless_env
+from helpers import TESTS, headless_env, in_one_suite
 
 INNER_CONFTEST = '''
 import importlib.util
@@ -25,6 +25,7 @@ def test_that_leaves_a_process_behind():
 '''
 
 
+@in_one_suite('newest')  # /proc and signals: Linux's; every suite runs the guard itself
 def test_a_process_left_behind_is_killed_and_fails_the_suite(tmp_path):
     (tmp_path / 'conftest.py').write_text(
         INNER_CONFTEST.format(tests=TESTS, path=os.path.join(TESTS, 'conftest.py')))

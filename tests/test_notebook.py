@@ -12,7 +12,9 @@ from jupyter_client import KernelManager
 from nbclient import NotebookClient
 
 from dcgan import checkpoint
-from helpers import REPO
+from helpers import REPO, on_every_python
+
+pytestmark = on_every_python  # the kernel is the Python's (ipykernel), not the MXNet build's
 
 NOTEBOOK = os.path.join(REPO, 'dcgan_mnist.ipynb')
 KERNEL_TIMEOUT = 300  # seconds a cell may run

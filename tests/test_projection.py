@@ -189,6 +189,7 @@ def one_line(args, cwd):
     return done.stderr
 
 
+@in_one_suite()  # sample.py's checks of a request; its flags on every Python: test_bad_input.py
 def test_bad_requests_end_in_one_line(small_export, tmp_path):
     run, model = small_export
     odd = write_png(tmp_path / 'odd.png', np.zeros((30, 30), np.uint8))
