@@ -152,7 +152,7 @@ def sockets_of(pids, listening):
     return held
 
 
-@ONCE_A
+@in_one_suite('other')
 def test_a_killed_worker_ends_the_run_with_its_checkpoint_named(small_mnist, tmp_path):
     data = str(small_mnist)
     run = str(tmp_path / 'run')

@@ -12,10 +12,11 @@ import numpy as np
 import pytest
 
 import symbols
-from dcgan import batches, checkpoint, own_images
+from dcgan import batches, checkpoint, mnist, own_images
 from dcgan.framework import mx
 import dcgan_mnist
 import made_shapes
+import mnist_as_folder
 from dcgan.sampling import Sampler
 from helpers import (ON_CPU, REPO, assert_same_checkpoint_params, headless_env, in_one_suite,
                      metric_rows, run_program)
@@ -352,7 +353,7 @@ def test_the_made_discs_are_discs_by_the_measure_and_noise_is_not(tmp_path):
     assert made_shapes.shape_share(bar) == 1.0 and made_shapes.disc_share(bar) == 0.0
 
 
-@in_one_suite('gpu-box')  # the longest of them: the machine suite has the rest
+@in_one_suite('other')  # the longest of them, in the suite with the fewest
 def test_training_on_made_discs_learns_to_draw_discs(tmp_path):
     """120 iterations at batch 8 on 600 made discs: many samples draw a red shape of a disc's
     size on the plain ground, an untrained generator's none. Measured with seed 1, one thread,
@@ -371,3 +372,31 @@ def test_training_on_made_discs_learns_to_draw_discs(tmp_path):
     sampler = Sampler(mx.cpu(), 8, symbols.NOISE_DIM)
     sampler.set_params(*untrained.get_params())
     assert made_shapes.shape_share(sampler.sample(256, 0)[0]) == 0.0
+
+
+def test_mnist_as_a_folder_holds_mnist_s_digits_in_the_mnist_route_s_batches(small_mnist,
+                                                                          tmp_path):
+    """tools/mnist_as_folder.py, the measurement's folder (docs/own-images.md): every digit a
+    PNG of MNIST's pixels; through --data's route each batch holds the MNIST route's digits at
+    the same places (the same permutation), prepared by MXNet's resize, not the tutorial's, to
+    within a few grey levels. A folder that holds anything is refused in one line."""
+    folder = tmp_path / 'digits'
+    images, _ = mnist.load_mnist(str(small_mnist))
+    assert mnist_as_folder.write_folder(str(folder), str(small_mnist)) == len(images) == 52
+    assert sorted(os.listdir(str(tmp_path))) == ['digits']  # nothing left beside it
+    for index in (0, 39, 40, 51):  # the training set first, then the test set
+        np.testing.assert_array_equal(
+            cv2.imread(str(folder / ('%05d.png' % index)), cv2.IMREAD_UNCHANGED), images[index])
+
+    count = len(images) // 8 * 8
+    from_folder = all_images(own_images.RecordBatches(
+        own_images.open_images(str(folder), str(tmp_path / 'cache')), 8, 64, threads=1), count)
+    from_mnist = all_images(mnist.MnistBatches(images, 8, 64), count)
+    distance = np.abs(from_folder[:, None] - from_mnist[None]).mean(axis=(2, 3, 4))
+    np.testing.assert_array_equal(distance.argmin(axis=1), np.arange(count))  # the same digit
+    assert np.diag(distance).max() < 0.02, np.diag(distance).max()  # prepared nearly alike
+
+    with pytest.raises(SystemExit) as refused:
+        mnist_as_folder.main([str(folder), '--data-dir', str(small_mnist)])
+    assert refused.value.code == 'error: %s exists and is not an empty folder: give a new ' \
+                                 'folder' % folder

@@ -91,7 +91,7 @@ def test_fixed_noise_grids_are_saved_pixel_for_pixel(data_dir, tmp_path):
 
 # ============================== resume ==============================
 
-@in_one_suite('newest')  # a run's files: the same on every Python
+@in_one_suite('other')  # a run's files: the same on every Python
 def test_resume_continues_exactly(data_dir, straight_run, tmp_path):
     """Stopped after 5 iterations and resumed across the epoch end: the same parameters and
     the same logged values as two epochs without a stop; drawing figures every iteration
@@ -113,7 +113,7 @@ def test_resume_continues_exactly(data_dir, straight_run, tmp_path):
 
 # Ctrl-C's handling on every Python is test_interrupts.py's; this is what it leaves behind, a
 # run's files, the same on every Python.
-@in_one_suite('newest')
+@in_one_suite('other')
 def test_ctrl_c_saves_a_checkpoint_and_the_run_resumes_from_it(data_dir, straight_run,
                                                                tmp_path):
     out = str(tmp_path / 'run')
@@ -150,7 +150,7 @@ def test_ctrl_c_saves_a_checkpoint_and_the_run_resumes_from_it(data_dir, straigh
     assert metric_rows(out) == metric_rows(straight_run)  # no iteration logged twice
 
 
-@in_one_suite('newest')  # a run's files: the same on every Python
+@in_one_suite('other')  # a run's files: the same on every Python
 def test_resume_of_a_finished_run_with_more_epochs(data_dir, tmp_path):
     out = str(tmp_path / 'run')
     train_small(data_dir, '--max-iters', '7', '--vis-every', '100', '--output-dir', out)
