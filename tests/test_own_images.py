@@ -383,7 +383,7 @@ def test_mnist_as_a_folder_holds_mnist_s_digits_in_the_mnist_route_s_batches(sma
     folder = tmp_path / 'digits'
     images, _ = mnist.load_mnist(str(small_mnist))
     assert mnist_as_folder.write_folder(str(folder), str(small_mnist)) == len(images) == 52
-    assert sorted(os.listdir(str(tmp_path))) == ['digits']  # nothing left beside it
+    assert sorted(os.listdir(str(tmp_path))) == ['digits', 'mnist']  # no partial folder left
     for index in (0, 39, 40, 51):  # the training set first, then the test set
         np.testing.assert_array_equal(
             cv2.imread(str(folder / ('%05d.png' % index)), cv2.IMREAD_UNCHANGED), images[index])
