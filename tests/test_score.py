@@ -185,7 +185,7 @@ def test_the_real_digits_statistics_are_cached_and_a_damaged_entry_recomputed(
     assert not [path for path in cache.iterdir() if path.name.endswith('.partial')]
 
 
-@in_one_suite('gpu-box')  # MXNet's arithmetic, the same on every Python and build
+@in_one_suite()  # MXNet's arithmetic, the same on every Python and build
 def test_scores_are_the_same_with_one_or_two_threads(scored_run, tmp_path):
     """The real test digits, 256 samples: each run computes everything afresh."""
     outputs = []
