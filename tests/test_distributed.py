@@ -24,11 +24,9 @@ from launch import EXIT_STOPPED, Job
 # The launcher's own work (its processes, threads and signals, whose behaviour is the Python's)
 # runs on every Python: the tests below with no other mark, which start real launches but no
 # training. A job that trains through MXNet's kvstore is the same on every Python and takes a
-# minute or two under CI's load: each such test runs once, shared between two suites so that
-# neither is much the longer (tests/helpers.py; CI's time is counted, issue 44).
+# minute or two under CI's load: each such test runs once, in one of the suites, shared out
+# (tests/helpers.py; CI's time is counted, issue 44).
 pytestmark = on_every_python
-ONCE_A = in_one_suite('machine')
-ONCE_B = in_one_suite('newest')
 CLEAN_UP_SECONDS = 60  # from a worker's stall exit to the job's end, at most
 
 LAUNCH = [sys.executable, os.path.join(REPO, 'launch.py'), '-n', '2', '-s', '1',
@@ -45,7 +43,7 @@ def launch(command, **extra_env):
 
 # ============================== MXNet's launcher ==============================
 
-@ONCE_A
+@in_one_suite('machine')
 def test_the_launcher_trains_two_workers_like_one_process_on_two_devices(tmp_path):
     result = launch([sys.executable, os.path.join(TESTS, 'dist_worker.py'), str(tmp_path)])
     assert result.returncode == 0, result.stderr
@@ -68,7 +66,7 @@ def straight_job(tmp_path_factory):
     return out, data, result
 
 
-@ONCE_B
+@in_one_suite('newest')
 def test_the_program_through_the_launcher_and_only_the_first_worker_writes(straight_job):
     out, _, result = straight_job
     assert result.returncode == 0, result.stderr
@@ -215,9 +213,9 @@ def job_is_gone(group, within):
 # The resume is run for the first (a cluster's stop) only: the three stop the same way, and
 # CI's time is counted; the straight job it is held against is made for it alone.
 @pytest.mark.parametrize('how, resume', [
-    pytest.param('SIGTERM to the job', True, marks=ONCE_B),
-    pytest.param('SIGTERM to the launcher', False, marks=ONCE_A),
-    pytest.param('SIGINT to the job', False, marks=ONCE_A)])
+    pytest.param('SIGTERM to the job', True, marks=in_one_suite('newest')),
+    pytest.param('SIGTERM to the launcher', False, marks=in_one_suite('machine')),
+    pytest.param('SIGINT to the job', False, marks=in_one_suite('machine'))])
 def test_a_stop_signal_keeps_the_work(request, small_mnist, tmp_path, how, resume):
     """A job stopped with a signal (as a cluster's scheduler stops it, or Ctrl-C): the workers
     stop after the same iteration, the chief saves it, every process ends within seconds with

@@ -19,7 +19,7 @@ from helpers import (HOSTS, JOB_FLAGS, ON_CPU, REPO, TESTS, DIST_TIMEOUT as TIME
                      on_every_python, processes_with, write_small_mnist)
 
 # As in test_distributed.py: the launcher's own work over ssh on every Python, each job that
-# trains through MXNet's kvstore once, shared between two suites (CI's time, issue 44).
+# trains through MXNet's kvstore once, in one of the suites (CI's time, issue 44).
 pytestmark = on_every_python
 
 SSHD = '/usr/sbin/sshd'
