@@ -396,6 +396,8 @@ def test_mnist_as_a_folder_holds_mnist_s_digits_in_the_mnist_route_s_batches(sma
     np.testing.assert_array_equal(distance.argmin(axis=1), np.arange(count))  # the same digit
     assert np.diag(distance).max() < 0.02, np.diag(distance).max()  # prepared nearly alike
 
+    assert mnist_as_folder.write_folder(str(tmp_path / 'runs' / 'digits'), str(small_mnist)) \
+        == 52  # its parent made, as the docs' runs/mnist-folder needs on a fresh checkout
     with pytest.raises(SystemExit) as refused:
         mnist_as_folder.main([str(folder), '--data-dir', str(small_mnist)])
     assert refused.value.code == 'error: %s exists and is not an empty folder: give a new ' \

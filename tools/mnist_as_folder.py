@@ -29,6 +29,7 @@ def write_folder(folder, data_dir):
     (written beside it, then renamed; an empty `folder` is replaced); the number written."""
     images, _ = mnist.load_mnist(data_dir)
     folder = os.path.abspath(folder)
+    os.makedirs(os.path.dirname(folder), exist_ok=True)  # runs/ on a fresh checkout
     partial = tempfile.mkdtemp(prefix=os.path.basename(folder) + '.', suffix='.partial',
                                dir=os.path.dirname(folder))
     try:
